@@ -1,0 +1,1 @@
+"""The operator's command line: `yueban admin …`, talking to the core through the bus."""

@@ -1,0 +1,52 @@
+"""The composition root: the one place that wires core, storage, bots and the scheduler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.settings import Settings
+from core import handlers as core_handlers
+from core.messagebus import MessageBus
+from core.shared.clock import Clock, SystemClock
+from storage.db import create_engine
+from storage.uow import SqlUnitOfWork, unit_of_work_factory
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    clock: Clock
+    uow_factory: Callable[[], SqlUnitOfWork]
+    bus: MessageBus
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def build_dependencies(settings: Settings, clock: Clock) -> dict[str, Any]:
+    """What handlers may ask for by parameter name. Areas add their policies and ports."""
+    return {"clock": clock}
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    engine: AsyncEngine | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Runtime:
+    clock = clock or SystemClock()
+    engine = engine or create_engine(settings.database_url)
+    uow_factory = unit_of_work_factory(engine, clock)
+    dependencies = build_dependencies(settings, clock)
+    dependencies.update(overrides or {})
+    bus = MessageBus(
+        uow_factory, core_handlers.COMMAND_HANDLERS, core_handlers.EVENT_HANDLERS, dependencies
+    )
+    return Runtime(settings, engine, clock, uow_factory, bus)

@@ -1,0 +1,120 @@
+"""Settings from the environment (prefix `YUEBAN_`) and an optional `.env` file.
+
+Secrets are `SecretStr`. Outside demo mode a missing or placeholder secret for an enabled
+channel is refused at start, with a message naming the setting (see `Settings.check_secrets`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDERS = {
+    "", "changeme", "change-me", "change_me", "changethis", "placeholder", "secret",
+    "your-token", "your_token", "token", "xxx", "todo", "test", "example",
+}
+
+# A fixed key so demo data (encrypted phone numbers) survives restarts; never used in production.
+DEMO_ENCRYPTION_KEY = "ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q="
+
+
+class ConfigurationError(Exception):
+    """The settings cannot start the platform; the message names the setting to fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="YUEBAN_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    mode: Literal["production", "demo"] = Field(
+        "production", description="`demo` allows built-in secrets and the sandbox gateway."
+    )
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./yueban.db",
+        description="SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql+asyncpg://…",
+    )
+    redis_url: str | None = Field(
+        None, description="Redis for shared FSM, dedup, rate limits and locks; off when empty."
+    )
+    http_host: str = Field("127.0.0.1", description="Address every HTTP endpoint binds to.")
+    http_port: int = Field(8080, description="Port every HTTP endpoint binds to.")
+    log_level: str = Field("INFO", description="Python logging level.")
+    default_locale: Literal["zh", "en"] = Field("zh", description="Locale for new users.")
+    default_timezone: str = Field("Asia/Shanghai", description="Time zone for new users.")
+    encryption_key: SecretStr | None = Field(
+        None,
+        description="Fernet key (urlsafe base64, 32 bytes) encrypting phone numbers at rest.",
+    )
+
+    telegram_token: SecretStr | None = Field(None, description="Bot token from @BotFather.")
+    telegram_api_base: str = Field(
+        "https://api.telegram.org", description="Bot API server (a local stand-in in the demo)."
+    )
+    telegram_webhook_url: str | None = Field(
+        None, description="Public webhook URL; long polling when empty."
+    )
+    telegram_webhook_secret: SecretStr | None = Field(
+        None, description="Secret checked in X-Telegram-Bot-Api-Secret-Token (webhook mode)."
+    )
+    telegram_admin_chat_id: int | None = Field(
+        None, description="Operator group chat id for applications, disputes, withdrawals."
+    )
+
+    wechat_app_id: str | None = Field(None, description="Official account AppID.")
+    wechat_app_secret: SecretStr | None = Field(None, description="Official account AppSecret.")
+    wechat_token: SecretStr | None = Field(None, description="Webhook signature token.")
+    wechat_aes_key: SecretStr | None = Field(
+        None, description="EncodingAESKey; plaintext mode when empty."
+    )
+    wechat_api_base: str = Field(
+        "https://api.weixin.qq.com", description="WeChat API server (a local stand-in in tests)."
+    )
+    wechat_pay_mch_id: str | None = Field(None, description="WeChat Pay merchant id.")
+    wechat_pay_api_key: SecretStr | None = Field(None, description="WeChat Pay v2 API key.")
+    wechat_pay_api_base: str = Field(
+        "https://api.mch.weixin.qq.com", description="WeChat Pay API server."
+    )
+
+    @property
+    def is_demo(self) -> bool:
+        return self.mode == "demo"
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.telegram_token is not None
+
+    @property
+    def wechat_enabled(self) -> bool:
+        return self.wechat_app_id is not None
+
+    def check_secrets(self) -> None:
+        """Refuse to start with a missing or placeholder secret (demo mode excepted)."""
+        if self.is_demo:
+            return
+        required: list[tuple[str, SecretStr | None]] = [
+            ("YUEBAN_ENCRYPTION_KEY", self.encryption_key)
+        ]
+        if self.telegram_enabled:
+            required.append(("YUEBAN_TELEGRAM_TOKEN", self.telegram_token))
+            if self.telegram_webhook_url:
+                required.append(("YUEBAN_TELEGRAM_WEBHOOK_SECRET", self.telegram_webhook_secret))
+        if self.wechat_enabled:
+            required.append(("YUEBAN_WECHAT_APP_SECRET", self.wechat_app_secret))
+            required.append(("YUEBAN_WECHAT_TOKEN", self.wechat_token))
+        if self.wechat_pay_mch_id:
+            required.append(("YUEBAN_WECHAT_PAY_API_KEY", self.wechat_pay_api_key))
+        for name, secret in required:
+            if secret is None:
+                raise ConfigurationError(f"{name} is not set")
+            if secret.get_secret_value().strip().lower() in PLACEHOLDERS:
+                raise ConfigurationError(f"{name} is a placeholder; set a real secret")
+
+    def effective_encryption_key(self) -> str:
+        if self.encryption_key is not None:
+            return self.encryption_key.get_secret_value()
+        if self.is_demo:
+            return DEMO_ENCRYPTION_KEY
+        raise ConfigurationError("YUEBAN_ENCRYPTION_KEY is not set")

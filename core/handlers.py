@@ -1,0 +1,22 @@
+"""Every command and event handler of the core, by message type (merged from each area)."""
+
+from __future__ import annotations
+
+from core.messagebus import Handler
+from core.shared.messages import Command, Event
+
+COMMAND_HANDLERS: dict[type[Command], Handler] = {}
+EVENT_HANDLERS: dict[type[Event], list[Handler]] = {}
+
+
+def _merge(commands: dict[type[Command], Handler], events: dict[type[Event], list[Handler]]) -> None:
+    for command_type, handler in commands.items():
+        if command_type in COMMAND_HANDLERS:
+            raise TypeError(f"two handlers for {command_type.__name__}")
+        COMMAND_HANDLERS[command_type] = handler
+    for event_type, handlers in events.items():
+        EVENT_HANDLERS.setdefault(event_type, []).extend(handlers)
+
+
+# Each area exposes COMMAND_HANDLERS and EVENT_HANDLERS in its `handlers` module; add it here.
+# (one line per area, e.g.: from core.identity import handlers as identity)

@@ -1,0 +1,104 @@
+"""Commands in, events out, notices to people.
+
+- A `Command` is a request to change something, carrying who acts and an idempotency key
+  made at the edge (`tg:{update_id}`, `tg:cb:{callback_query_id}`, `wx:{MsgId}`, a UUID for
+  the CLI). The message bus refuses a key it has already seen.
+- An `Event` is a fact the core recorded. Events are written to the outbox in the same
+  transaction as the change, serialised with `to_payload()` and read back by name.
+- A `Notice` is what a person should be told, platform-neutral: a template key, parameters
+  and abstract actions ("accept order 42") that each channel renders as buttons or text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from core.shared.ids import new_id
+from core.shared.money import Money
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    actor_id: int | None = None
+    idempotency_key: str | None = None
+
+
+_EVENT_TYPES: dict[str, type[Event]] = {}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    event_id: str = field(default_factory=new_id)
+
+    name: ClassVar[str] = "Event"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name = cls.__name__
+        if cls.__name__ in _EVENT_TYPES and _EVENT_TYPES[cls.__name__] is not cls:
+            raise TypeError(f"two events named {cls.__name__}")
+        _EVENT_TYPES[cls.__name__] = cls
+
+    def to_payload(self) -> dict[str, Any]:
+        return {f.name: _dump(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @staticmethod
+    def from_payload(name: str, payload: dict[str, Any]) -> Event:
+        cls = _EVENT_TYPES.get(name)
+        if cls is None:
+            raise LookupError(f"unknown event type {name}")
+        hints = typing.get_type_hints(cls)
+        values = {
+            f.name: _load(hints.get(f.name), payload[f.name])
+            for f in dataclasses.fields(cls)
+            if f.name in payload
+        }
+        return cls(**values)
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, Money):
+        return {"amount": value.amount, "currency": value.currency}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_dump(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _dump(v) for k, v in value.items()}
+    return value
+
+
+def _load(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    candidates = typing.get_args(hint) or (hint,)
+    if Money in candidates and isinstance(value, dict):
+        return Money(value["amount"], value["currency"])
+    if datetime in candidates and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    if typing.get_origin(hint) is tuple and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something the recipient can do next, e.g. Action("order.accept", {"order_id": 42})."""
+
+    kind: str
+    args: dict[str, Any] = field(default_factory=dict)
+    label_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    recipient_user_id: int
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+    actions: tuple[Action, ...] = ()
+    # Delivery is at-least-once; channels drop a notice whose dedup key they already sent.
+    dedup_key: str = field(default_factory=new_id)

@@ -1,0 +1,1 @@
+"""SQL repositories, one module per area, all working on the unit of work's connection."""

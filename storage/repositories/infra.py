@@ -1,0 +1,110 @@
+"""Outbox, idempotency keys and audit log on SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from core.shared.audit import AuditEntry
+from core.shared.errors import AlreadyProcessed
+from core.shared.messages import Event
+from storage.repositories.base import SqlRepository
+from storage.tables.infra import audit_log, outbox, processed_commands
+
+
+@dataclass(frozen=True)
+class SqlOutboxRecord:
+    id: int
+    event: Event
+    created_at: datetime
+
+
+class SqlOutbox(SqlRepository):
+    async def add(self, event: Event, created_at: datetime) -> None:
+        await self.connection.execute(
+            outbox.insert().values(
+                event_id=event.event_id,
+                event_type=event.name,
+                payload=event.to_payload(),
+                created_at=created_at,
+            )
+        )
+
+    async def claim_batch(self, limit: int) -> Sequence[SqlOutboxRecord]:
+        """Undispatched rows, oldest first; on PostgreSQL other dispatchers skip them."""
+        query = (
+            sa.select(outbox.c.id, outbox.c.event_type, outbox.c.payload, outbox.c.created_at)
+            .where(outbox.c.dispatched_at.is_(None))
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = (await self.connection.execute(query)).all()
+        return [
+            SqlOutboxRecord(row.id, Event.from_payload(row.event_type, row.payload), row.created_at)
+            for row in rows
+        ]
+
+    async def mark_dispatched(self, record_ids: Sequence[int], at: datetime) -> None:
+        if record_ids:
+            await self.connection.execute(
+                outbox.update().where(outbox.c.id.in_(record_ids)).values(dispatched_at=at)
+            )
+
+
+class SqlIdempotencyKeys(SqlRepository):
+    async def claim(self, key: str, at: datetime) -> None:
+        # ON CONFLICT DO NOTHING keeps the transaction usable; a concurrent claimer of the
+        # same key waits for ours to commit and then sees rowcount 0.
+        statement = (
+            self.insert(processed_commands)
+            .values(key=key, processed_at=at)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        result = await self.connection.execute(statement)
+        if result.rowcount != 1:
+            raise AlreadyProcessed(key)
+
+
+class SqlAuditLog(SqlRepository):
+    async def add(self, entry: AuditEntry) -> None:
+        await self.connection.execute(
+            audit_log.insert().values(
+                entity=entry.entity,
+                entity_id=str(entry.entity_id),
+                action=entry.action,
+                actor_id=entry.actor_id,
+                at=entry.at,
+                from_state=entry.from_state,
+                to_state=entry.to_state,
+                reason=entry.reason,
+                data=entry.data,
+            )
+        )
+
+    async def for_entity(self, entity: str, entity_id: str) -> list[AuditEntry]:
+        rows = (
+            await self.connection.execute(
+                sa.select(audit_log)
+                .where(audit_log.c.entity == entity, audit_log.c.entity_id == str(entity_id))
+                .order_by(audit_log.c.id)
+            )
+        ).all()
+        return [
+            AuditEntry(
+                entity=r.entity,
+                entity_id=r.entity_id,
+                action=r.action,
+                actor_id=r.actor_id,
+                at=r.at,
+                from_state=r.from_state,
+                to_state=r.to_state,
+                reason=r.reason,
+                data=r.data or {},
+            )
+            for r in rows
+        ]

@@ -1,0 +1,123 @@
+"""The SQL unit of work: one connection, one transaction, the outbox written on commit.
+
+Area repositories are listed in `AREA_REPOSITORIES` (attribute name -> class) and bound to
+the transaction's connection when the unit of work opens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+
+from core.shared.clock import Clock
+from core.shared.errors import ConcurrencyConflict
+from core.shared.messages import Event
+from storage.errors import is_retryable
+from storage.repositories.base import SqlRepository
+from storage.repositories.infra import SqlAuditLog, SqlIdempotencyKeys, SqlOutbox
+
+RepositoryFactory = Callable[[AsyncConnection, "SqlUnitOfWork"], SqlRepository]
+
+# attribute name on the unit of work -> repository class. Each area adds its own lines.
+AREA_REPOSITORIES: dict[str, RepositoryFactory] = {}
+
+
+def register_repository(name: str, factory: RepositoryFactory) -> None:
+    AREA_REPOSITORIES[name] = factory
+
+
+class SqlUnitOfWork:
+    connection: AsyncConnection
+    outbox: SqlOutbox
+    idempotency: SqlIdempotencyKeys
+    audit: SqlAuditLog
+
+    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._transaction: AsyncTransaction | None = None
+        self._tracked: list[Any] = []
+        self._emitted: list[Event] = []
+        self._committed: list[Event] = []
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes not set in __aenter__: name the mistake clearly.
+        raise AttributeError(
+            f"unit of work has no repository {name!r} (is its area registered and the "
+            "unit of work entered?)"
+        )
+
+    async def __aenter__(self) -> Self:
+        self.connection = await self.engine.connect()
+        try:
+            self._transaction = await self.connection.begin()
+        except DBAPIError as exc:
+            await self.connection.close()
+            if is_retryable(exc):
+                raise ConcurrencyConflict("begin") from exc
+            raise
+        self._tracked, self._emitted, self._committed = [], [], []
+        self.outbox = SqlOutbox(self.connection, self)
+        self.idempotency = SqlIdempotencyKeys(self.connection, self)
+        self.audit = SqlAuditLog(self.connection, self)
+        for name, factory in AREA_REPOSITORIES.items():
+            setattr(self, name, factory(self.connection, self))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._transaction is not None and self._transaction.is_active:
+                await self._transaction.rollback()
+        finally:
+            await self.connection.close()
+        if isinstance(exc, DBAPIError) and is_retryable(exc):
+            raise ConcurrencyConflict("transaction") from exc
+
+    def track(self, aggregate: Any) -> None:
+        if not any(a is aggregate for a in self._tracked):
+            self._tracked.append(aggregate)
+
+    def emit(self, event: Event) -> None:
+        self._emitted.append(event)
+
+    def _collect_events(self) -> list[Event]:
+        events: list[Event] = []
+        for aggregate in self._tracked:
+            events.extend(aggregate.events)
+            aggregate.events.clear()
+        events.extend(self._emitted)
+        self._emitted = []
+        return events
+
+    async def commit(self) -> None:
+        assert self._transaction is not None, "commit outside the unit of work"
+        events = self._collect_events()
+        now = self.clock.now()
+        for event in events:
+            await self.outbox.add(event, now)
+        await self._transaction.commit()
+        self._committed = events
+
+    async def rollback(self) -> None:
+        if self._transaction is not None and self._transaction.is_active:
+            await self._transaction.rollback()
+        self._emitted = []
+
+    def committed_events(self) -> list[Event]:
+        return list(self._committed)
+
+
+def unit_of_work_factory(engine: AsyncEngine, clock: Clock) -> Callable[[], SqlUnitOfWork]:
+    def make() -> SqlUnitOfWork:
+        return SqlUnitOfWork(engine, clock)
+
+    return make

@@ -1,0 +1,58 @@
+"""The unit of work: events reach the outbox with the change, or nothing happens at all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from app.bootstrap import Runtime
+from core.shared.errors import AlreadyProcessed
+from core.shared.messages import Event
+
+
+@dataclass(frozen=True, kw_only=True)
+class SomethingHappened(Event):
+    what: str
+
+
+async def test_committed_events_are_in_the_outbox(runtime: Runtime) -> None:
+    async with runtime.uow_factory() as uow:
+        uow.emit(SomethingHappened(what="booked"))
+        await uow.commit()
+    async with runtime.uow_factory() as uow:
+        records = await uow.outbox.claim_batch(10)
+    assert [type(r.event) for r in records] == [SomethingHappened]
+    assert records[0].event.what == "booked"  # type: ignore[attr-defined]
+
+
+async def test_leaving_without_commit_writes_nothing(runtime: Runtime) -> None:
+    async with runtime.uow_factory() as uow:
+        uow.emit(SomethingHappened(what="lost"))
+        await uow.idempotency.claim("k-1", runtime.clock.now())
+    async with runtime.uow_factory() as uow:
+        assert await uow.outbox.claim_batch(10) == []
+        await uow.idempotency.claim("k-1", runtime.clock.now())  # still free
+
+
+async def test_an_idempotency_key_is_claimed_once(runtime: Runtime) -> None:
+    async with runtime.uow_factory() as uow:
+        await uow.idempotency.claim("tg:cb:42", runtime.clock.now())
+        await uow.commit()
+    with pytest.raises(AlreadyProcessed):
+        async with runtime.uow_factory() as uow:
+            await uow.idempotency.claim("tg:cb:42", runtime.clock.now())
+
+
+async def test_dispatched_outbox_rows_are_not_claimed_again(runtime: Runtime) -> None:
+    async with runtime.uow_factory() as uow:
+        uow.emit(SomethingHappened(what="a"))
+        uow.emit(SomethingHappened(what="b"))
+        await uow.commit()
+    async with runtime.uow_factory() as uow:
+        first = await uow.outbox.claim_batch(1)
+        await uow.outbox.mark_dispatched([r.id for r in first], runtime.clock.now())
+        await uow.commit()
+    async with runtime.uow_factory() as uow:
+        rest = await uow.outbox.claim_batch(10)
+    assert [r.event.what for r in rest] == ["b"]  # type: ignore[attr-defined]
