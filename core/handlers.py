@@ -18,5 +18,7 @@ def _merge(commands: dict[type[Command], Handler], events: dict[type[Event], lis
         EVENT_HANDLERS.setdefault(event_type, []).extend(handlers)
 
 
-# Each area exposes COMMAND_HANDLERS and EVENT_HANDLERS in its `handlers` module; add it here.
-# (one line per area, e.g.: from core.identity import handlers as identity)
+# Each area exposes COMMAND_HANDLERS and EVENT_HANDLERS in its `handlers` module and is
+# merged here, one line per area, e.g.:
+#   from core.identity import handlers as identity  (at the top)
+#   _merge(identity.COMMAND_HANDLERS, identity.EVENT_HANDLERS)

@@ -22,8 +22,16 @@ from storage.repositories.infra import SqlAuditLog, SqlIdempotencyKeys, SqlOutbo
 
 RepositoryFactory = Callable[[AsyncConnection, "SqlUnitOfWork"], SqlRepository]
 
-# attribute name on the unit of work -> repository class. Each area adds its own lines.
-AREA_REPOSITORIES: dict[str, RepositoryFactory] = {}
+# attribute name on the unit of work -> repository class. Each area adds its own lines here
+# (and the same attribute, typed by its Protocol, to `core.ports.UnitOfWork`).
+AREA_REPOSITORIES: dict[str, RepositoryFactory] = {
+    # identity
+    # catalog
+    # reviews
+    # wallet
+    # booking
+    # relay
+}
 
 
 def register_repository(name: str, factory: RepositoryFactory) -> None:

@@ -1,8 +1,10 @@
 """Translations for everything people read: gettext catalogs (zh, en) loaded with Babel.
 
 Message ids are stable keys (`error.category.unknown`, `order.card.title`); each locale's
-`.po` file maps them to text with `{name}` placeholders filled from the parameters. The `.po`
-files are the source; they are compiled in memory at first use, so no build step is needed.
+`.po` files map them to text with `{name}` placeholders filled from the parameters. Every
+`*.po` file in `locales/<locale>/LC_MESSAGES/` is loaded (one file per area: `messages.po`,
+`catalog.po`, `wallet.po`, …) and merged. The `.po` files are the source; they are compiled
+in memory at first use, so no build step is needed.
 """
 
 from __future__ import annotations
@@ -33,15 +35,22 @@ def normalize_locale(code: str | None) -> str:
     return base if base in LOCALES else "en"
 
 
-@cache
-def _translations(locale: str) -> Translations:
-    path = LOCALES_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+def _compile(path: Path, locale: str) -> Translations:
     with path.open("rb") as po:
         catalog = read_po(po, locale=locale)
     buffer = io.BytesIO()
     write_mo(buffer, catalog)
     buffer.seek(0)
     return Translations(fp=buffer, domain=DOMAIN)
+
+
+@cache
+def _translations(locale: str) -> Translations:
+    files = sorted((LOCALES_DIR / locale / "LC_MESSAGES").glob("*.po"))
+    merged = _compile(files[0], locale)
+    for path in files[1:]:
+        merged.merge(_compile(path, locale))
+    return merged
 
 
 def has_text(key: str, locale: str) -> bool:

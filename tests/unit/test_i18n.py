@@ -48,3 +48,33 @@ def test_locale_codes_from_telegram_are_normalised() -> None:
     assert normalize_locale("en-GB") == "en"
     assert normalize_locale("ru") == "en"
     assert normalize_locale(None) == "zh"
+
+
+def test_no_key_is_defined_twice_across_area_catalogs() -> None:
+    from babel.messages.pofile import read_po
+
+    from bots.i18n import LOCALES_DIR
+
+    for locale in LOCALES:
+        seen: dict[str, str] = {}
+        for path in sorted((LOCALES_DIR / locale / "LC_MESSAGES").glob("*.po")):
+            with path.open("rb") as po:
+                for message in read_po(po):
+                    if message.id:
+                        assert message.id not in seen, f"{message.id} in {path.name} and {seen[message.id]}"
+                        seen[message.id] = path.name
+
+
+def test_zh_and_en_define_the_same_keys() -> None:
+    from babel.messages.pofile import read_po
+
+    from bots.i18n import LOCALES_DIR
+
+    keys = {}
+    for locale in LOCALES:
+        ids: set[str] = set()
+        for path in (LOCALES_DIR / locale / "LC_MESSAGES").glob("*.po"):
+            with path.open("rb") as po:
+                ids |= {m.id for m in read_po(po) if m.id}
+        keys[locale] = ids
+    assert keys["zh"] ^ keys["en"] == set()

@@ -1,0 +1,1 @@
+"""Booking: the Order aggregate and its lifecycle, slots, dispatch and matching, policies, disputes."""

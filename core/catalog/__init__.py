@@ -1,0 +1,1 @@
+"""Catalog: categories, provider profiles, offers, availability, onboarding and search."""

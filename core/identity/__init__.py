@@ -1,0 +1,1 @@
+"""Identity: users, their roles and status, and the chat accounts that reach them."""

@@ -1,0 +1,1 @@
+"""Relay: one conversation per order, relayed messages, message-pair links, leak masking."""

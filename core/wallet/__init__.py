@@ -1,0 +1,1 @@
+"""Wallet: the double-entry ledger, escrow holds, settlement and payouts; `api` is its face."""

@@ -1,0 +1,3 @@
+"""Tables of the reviews area: reviews and review invitations."""
+
+from storage.tables.base import metadata  # noqa: F401
