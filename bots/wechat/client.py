@@ -106,6 +106,10 @@ def mount_api_base(session: requests.Session, base: str, origin: str = WECHAT_AP
 
 # -- the wechatpy client with a per-call token ---------------------------------------
 
+class TokenNotBound(AttributeError):
+    """wechatpy was used directly, outside `WeChatApi.call`, so no token is bound."""
+
+
 _bound_token: contextvars.ContextVar[str] = contextvars.ContextVar("wechat_access_token")
 
 
@@ -117,7 +121,9 @@ class _BoundTokenClient(WeChatClient):
         try:
             return _bound_token.get()
         except LookupError:
-            raise RuntimeError("no access token bound: call through WeChatApi") from None
+            # An AttributeError, because wechatpy's constructor probes every attribute
+            # with inspect.getmembers, which only tolerates that kind.
+            raise TokenNotBound("no access token bound: call through WeChatApi") from None
 
     def fetch_access_token(self) -> dict[str, Any]:
         raise RuntimeError("workers never fetch tokens; AccessTokenManager does")

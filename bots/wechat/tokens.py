@@ -81,8 +81,16 @@ class InMemoryTokenStore:
 class RedisTokenStore:
     """Token and refresh lock shared by every worker of one official account."""
 
-    def __init__(self, redis: Redis, app_id: str, *, prefix: str = "yueban:wechat") -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        app_id: str,
+        *,
+        prefix: str = "yueban:wechat",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._redis = redis
+        self._clock = clock
         self._key = f"{prefix}:{app_id}:access_token"
         self._lock_key = f"{self._key}:refresh_lock"
 
@@ -94,7 +102,8 @@ class RedisTokenStore:
         return AccessToken(value=data["value"], expires_at=float(data["expires_at"]))
 
     async def save(self, token: AccessToken) -> None:
-        ttl_ms = max(1, int((token.expires_at - time.time()) * 1000))
+        # Redis drops the token when it expires, so a reader never sees a dead one.
+        ttl_ms = max(1, int((token.expires_at - self._clock()) * 1000))
         payload = json.dumps({"value": token.value, "expires_at": token.expires_at})
         await self._redis.set(self._key, payload, px=ttl_ms)
 

@@ -69,16 +69,30 @@ async def serve_webhook(standin: WeChatStandIn) -> AsyncIterator[ServeWebhook]:
         await server.stop()
 
 
+async def _open_redis(kind: str) -> Redis:
+    if kind == "fakeredis":
+        return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    url = os.environ.get("YUEBAN_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("YUEBAN_TEST_REDIS_URL not set")
+    return Redis.from_url(url)
+
+
 @pytest.fixture(params=["fakeredis", "redis"])
 async def redis(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
     """A fresh fakeredis, and the real Redis at YUEBAN_TEST_REDIS_URL when it is set."""
-    if request.param == "fakeredis":
-        client: Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
-    else:
-        url = os.environ.get("YUEBAN_TEST_REDIS_URL")
-        if not url:
-            pytest.skip("YUEBAN_TEST_REDIS_URL not set")
-        client = Redis.from_url(url)
+    client = await _open_redis(request.param)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(params=["memory", "fakeredis", "redis"])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Redis | None]:
+    """None for the in-process implementation, else a Redis as in the `redis` fixture."""
+    if request.param == "memory":
+        yield None
+        return
+    client = await _open_redis(request.param)
     yield client
     await client.aclose()
 
