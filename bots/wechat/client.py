@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
@@ -90,6 +91,9 @@ class ApiBaseAdapter(HTTPAdapter):
         url = request.url or ""
         if url.startswith(self.origin):
             request.url = self.base + url[len(self.origin):]
+            # requests chose proxies for the original host; choose again for the new one
+            # (a loopback stand-in must not go through an HTTPS_PROXY meant for WeChat).
+            kwargs["proxies"] = get_environ_proxies(request.url)
         return super().send(request, *args, **kwargs)
 
 

@@ -15,7 +15,7 @@ import json
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePath
@@ -125,7 +125,7 @@ class WeChatStandIn:
         mch_key: str = "standinmerchantkey0123456789abcd",
         rules: Mapping[Interaction, WindowRule] = DEFAULT_RULES,
         notify_intervals: tuple[float, ...] = (0.05, 0.1, 0.2),
-        clock: Any = time.time,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.app_id = app_id
         self.app_secret = app_secret
@@ -293,10 +293,13 @@ class WeChatStandIn:
         app.router.add_post("/_standin/windows/{openid}/{action}", self._control)
         return app
 
-    def _answer(self, request: web.Request, body: Any, payload: dict[str, Any]) -> web.Response:
+    def _record(self, request: web.Request, body: Any, errcode: int | str) -> None:
         query = {k: v for k, v in request.query.items() if k not in ("secret", "access_token")}
-        self.calls.append(ApiCall(request.method, request.path, query, body,
-                                  int(payload.get("errcode", 0)), self._clock()))
+        self.calls.append(ApiCall(request.method, request.path, query, body, errcode,
+                                  self._clock()))
+
+    def _answer(self, request: web.Request, body: Any, payload: dict[str, Any]) -> web.Response:
+        self._record(request, body, int(payload.get("errcode", 0)))
         return web.json_response(payload)
 
     def _token_error(self, request: web.Request) -> dict[str, Any] | None:
@@ -450,7 +453,7 @@ class WeChatStandIn:
         if error is not None:
             return self._answer(request, None, error)
         assert media is not None
-        self._answer(request, None, {"errcode": 0})
+        self._record(request, None, 0)
         return web.Response(
             body=media.content, content_type=media.content_type,
             headers={"Content-disposition": f'attachment; filename="{media.filename}"'})
@@ -459,9 +462,8 @@ class WeChatStandIn:
 
     def _pay_answer(self, request: web.Request, body: Any, fields: dict[str, str],
                     sign_type: str = MD5) -> web.Response:
-        code = fields.get("err_code") or fields.get("result_code") or fields["return_code"]
-        query = dict(request.query)
-        self.calls.append(ApiCall(request.method, request.path, query, body, code, self._clock()))
+        self._record(request, body,
+                     fields.get("err_code") or fields.get("result_code") or fields["return_code"])
         if fields["return_code"] == "SUCCESS":
             fields = {**fields, "appid": self.app_id, "mch_id": self.mch_id,
                       "nonce_str": secrets.token_hex(16)}

@@ -221,7 +221,7 @@ class WeChatDriver:
         """Post one push, retrying like WeChat on timeouts, connection errors and 5xx."""
         mode = DeliveryMode(mode) if mode is not None else self.default_mode
         delivery = Delivery(fields=dict(fields), mode=mode)
-        if self._standin is not None:
+        if self._standin is not None and good_signature:
             # WeChat opens the service window when the user acts, whatever our server says.
             self._standin.record_interaction(fields)
         for attempt_no in range(self._retries + 1):
