@@ -10,9 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.settings import Settings
 from core import handlers as core_handlers
+from core.identity.policy import IdentityPolicy
 from core.messagebus import MessageBus
 from core.shared.clock import Clock, SystemClock
 from storage.db import create_engine
+from storage.repositories.identity import FernetCipher, use_cipher
 from storage.uow import SqlUnitOfWork, unit_of_work_factory
 
 
@@ -31,7 +33,11 @@ class Runtime:
 
 def build_dependencies(settings: Settings, clock: Clock) -> dict[str, Any]:
     """What handlers may ask for by parameter name. Areas add their policies and ports."""
-    return {"clock": clock}
+    dependencies: dict[str, Any] = {"clock": clock}
+    dependencies["identity_policy"] = IdentityPolicy(
+        default_locale=settings.default_locale, default_timezone=settings.default_timezone
+    )
+    return dependencies
 
 
 def bootstrap(
@@ -43,6 +49,8 @@ def bootstrap(
 ) -> Runtime:
     clock = clock or SystemClock()
     engine = engine or create_engine(settings.database_url)
+    # Phone numbers are encrypted in storage; the key is read at first use.
+    use_cipher(engine, FernetCipher(settings.effective_encryption_key))
     uow_factory = unit_of_work_factory(engine, clock)
     dependencies = build_dependencies(settings, clock)
     dependencies.update(overrides or {})

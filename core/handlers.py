@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.identity import handlers as identity
 from core.messagebus import Handler
 from core.shared.messages import Command, Event
 
@@ -22,3 +23,5 @@ def _merge(commands: dict[type[Command], Handler], events: dict[type[Event], lis
 # merged here, one line per area, e.g.:
 #   from core.identity import handlers as identity  (at the top)
 #   _merge(identity.COMMAND_HANDLERS, identity.EVENT_HANDLERS)
+
+_merge(identity.COMMAND_HANDLERS, identity.EVENT_HANDLERS)

@@ -11,10 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from core.shared.audit import AuditEntry
 from core.shared.messages import Event, Notice
+
+if TYPE_CHECKING:
+    from core.identity.ports import BlockRepository, LinkCodeRepository, UserRepository
+    from core.reviews.ports import ReviewInvitationRepository, ReviewRepository
 
 
 class OutboxRecord(Protocol):
@@ -49,6 +53,13 @@ class UnitOfWork(Protocol):
     outbox: Outbox
     idempotency: IdempotencyKeys
     audit: AuditLog
+    # identity
+    users: UserRepository
+    link_codes: LinkCodeRepository
+    blocks: BlockRepository
+    # reviews
+    reviews: ReviewRepository
+    review_invitations: ReviewInvitationRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
@@ -77,6 +88,8 @@ class ChannelAddress:
     platform: str  # "telegram" | "wechat"
     chat_id: str
     locale: str = "zh"
+    # IANA zone the person reads times in; datetimes in a notice are shown in it.
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,13 @@ from core.shared.errors import ConcurrencyConflict
 from core.shared.messages import Event
 from storage.errors import is_retryable
 from storage.repositories.base import SqlRepository
+from storage.repositories.identity import (
+    SqlBlockRepository,
+    SqlLinkCodeRepository,
+    SqlUserRepository,
+)
 from storage.repositories.infra import SqlAuditLog, SqlIdempotencyKeys, SqlOutbox
+from storage.repositories.reviews import SqlReviewInvitationRepository, SqlReviewRepository
 
 RepositoryFactory = Callable[[AsyncConnection, "SqlUnitOfWork"], SqlRepository]
 
@@ -26,8 +32,13 @@ RepositoryFactory = Callable[[AsyncConnection, "SqlUnitOfWork"], SqlRepository]
 # (and the same attribute, typed by its Protocol, to `core.ports.UnitOfWork`).
 AREA_REPOSITORIES: dict[str, RepositoryFactory] = {
     # identity
+    "users": SqlUserRepository,
+    "link_codes": SqlLinkCodeRepository,
+    "blocks": SqlBlockRepository,
     # catalog
     # reviews
+    "reviews": SqlReviewRepository,
+    "review_invitations": SqlReviewInvitationRepository,
     # wallet
     # booking
     # relay
