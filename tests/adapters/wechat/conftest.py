@@ -78,23 +78,31 @@ async def _open_redis(kind: str) -> Redis:
     return Redis.from_url(url)
 
 
-@pytest.fixture(params=["fakeredis", "redis"])
-async def redis(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
-    """A fresh fakeredis, and the real Redis at YUEBAN_TEST_REDIS_URL when it is set."""
-    client = await _open_redis(request.param)
-    yield client
+async def _close_redis(client: Redis, key_prefix: str) -> None:
+    # Tests write only under their own prefix; on a real Redis, leave nothing behind.
+    keys = [key async for key in client.scan_iter(match=f"{key_prefix}*")]
+    if keys:
+        await client.delete(*keys)
     await client.aclose()
 
 
+@pytest.fixture(params=["fakeredis", "redis"])
+async def redis(request: pytest.FixtureRequest, key_prefix: str) -> AsyncIterator[Redis]:
+    """A fresh fakeredis, and the real Redis at YUEBAN_TEST_REDIS_URL when it is set."""
+    client = await _open_redis(request.param)
+    yield client
+    await _close_redis(client, key_prefix)
+
+
 @pytest.fixture(params=["memory", "fakeredis", "redis"])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Redis | None]:
+async def backend(request: pytest.FixtureRequest, key_prefix: str) -> AsyncIterator[Redis | None]:
     """None for the in-process implementation, else a Redis as in the `redis` fixture."""
     if request.param == "memory":
         yield None
         return
     client = await _open_redis(request.param)
     yield client
-    await client.aclose()
+    await _close_redis(client, key_prefix)
 
 
 @pytest.fixture
