@@ -17,7 +17,9 @@ from core.shared.audit import AuditEntry
 from core.shared.messages import Event, Notice
 
 if TYPE_CHECKING:
+    from core.booking.ports import DispatchLog, OrderRepository, PolicyStore, SlotReservations
     from core.identity.ports import BlockRepository, LinkCodeRepository, UserRepository
+    from core.notices import NoticeDeliveries
     from core.reviews.ports import ReviewInvitationRepository, ReviewRepository
 
 
@@ -60,6 +62,13 @@ class UnitOfWork(Protocol):
     # reviews
     reviews: ReviewRepository
     review_invitations: ReviewInvitationRepository
+    # booking
+    orders: OrderRepository
+    slots: SlotReservations
+    dispatch: DispatchLog
+    booking_policies: PolicyStore
+    # notifications
+    notice_deliveries: NoticeDeliveries
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

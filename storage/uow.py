@@ -18,12 +18,19 @@ from core.shared.errors import ConcurrencyConflict
 from core.shared.messages import Event
 from storage.errors import is_retryable
 from storage.repositories.base import SqlRepository
+from storage.repositories.booking import (
+    SqlBookingPolicies,
+    SqlDispatchLog,
+    SqlOrders,
+    SqlSlotReservations,
+)
 from storage.repositories.identity import (
     SqlBlockRepository,
     SqlLinkCodeRepository,
     SqlUserRepository,
 )
 from storage.repositories.infra import SqlAuditLog, SqlIdempotencyKeys, SqlOutbox
+from storage.repositories.notifications import SqlNoticeDeliveries
 from storage.repositories.reviews import SqlReviewInvitationRepository, SqlReviewRepository
 
 RepositoryFactory = Callable[[AsyncConnection, "SqlUnitOfWork"], SqlRepository]
@@ -41,7 +48,13 @@ AREA_REPOSITORIES: dict[str, RepositoryFactory] = {
     "review_invitations": SqlReviewInvitationRepository,
     # wallet
     # booking
+    "orders": SqlOrders,
+    "slots": SqlSlotReservations,
+    "dispatch": SqlDispatchLog,
+    "booking_policies": SqlBookingPolicies,
     # relay
+    # notifications
+    "notice_deliveries": SqlNoticeDeliveries,
 }
 
 

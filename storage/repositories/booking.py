@@ -1,0 +1,381 @@
+"""SQL repositories of the booking area: orders (with their dispute), slot cells, dispatch
+offers and per-category policy overrides."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from core.booking.model import (
+    Dispatch,
+    Dispute,
+    Order,
+    Party,
+    Place,
+    PriceBreakdown,
+    order_number,
+)
+from core.booking.policy import DisputeOutcome
+from core.booking.ports import OrderFilter, ProviderRecord
+from core.booking.states import ACTIVE, OrderState
+from core.shared.errors import DomainError, NotFound
+from core.shared.money import Money
+from storage.repositories.base import SqlRepository
+from storage.tables.booking import (
+    booking_policies,
+    order_dispatch,
+    order_disputes,
+    orders,
+    slot_reservations,
+)
+
+_TIME_FIELDS = (
+    "scheduled_start", "scheduled_end", "created_at", "paid_at", "accepted_at", "started_at",
+    "delivered_at", "completed_at", "closed_at", "settled_at", "proposed_start",
+    *Order.TIMERS,
+)
+_PLAIN_FIELDS = (
+    "customer_id", "provider_id", "offer_id", "category_id", "kind", "pricing_unit", "instant",
+    "address", "notes", "tier_min", "wave", "payments", "commission_bps", "venue_id",
+    "venue_share_bps", "close_reason", "reschedule_count", "proposed_by", "checkin", "proof",
+    "delivery_code",
+)
+
+
+def _order_values(order: Order) -> dict[str, Any]:
+    price = order.price
+    values: dict[str, Any] = {name: getattr(order, name) for name in _PLAIN_FIELDS + _TIME_FIELDS}
+    values.update(
+        state=order.state.value,
+        dispatch=order.dispatch.value,
+        currency=price.currency,
+        unit_price=price.unit_price.amount,
+        units=price.units,
+        discount=price.discount.amount,
+        bonus=price.bonus.amount,
+        deposit=price.deposit.amount,
+        total=price.total.amount,
+        lat=order.place.lat if order.place else None,
+        lon=order.place.lon if order.place else None,
+        tags=list(order.tags),
+        cancelled_by=order.cancelled_by.value if order.cancelled_by else None,
+        fee=order.fee.amount if order.fee is not None else None,
+        refund=order.refund.amount if order.refund is not None else None,
+        due_at=order.due_at,
+    )
+    return values
+
+
+def _money(amount: int | None, currency: str) -> Money | None:
+    return None if amount is None else Money(int(amount), currency)
+
+
+def _order_from(row: Any, dispute_row: Any | None) -> Order:
+    currency = row.currency
+    fields: dict[str, Any] = {name: getattr(row, name) for name in _PLAIN_FIELDS + _TIME_FIELDS}
+    order = Order(
+        id=row.id,
+        number=row.number or "",
+        version=row.version,
+        state=OrderState(row.state),
+        dispatch=Dispatch(row.dispatch),
+        price=PriceBreakdown(
+            Money(row.unit_price, currency), row.units, Money(row.discount, currency),
+            Money(row.bonus, currency), Money(row.deposit, currency),
+        ),
+        place=Place(row.lat, row.lon) if row.lat is not None and row.lon is not None else None,
+        tags=tuple(row.tags or ()),
+        cancelled_by=Party(row.cancelled_by) if row.cancelled_by else None,
+        fee=_money(row.fee, currency),
+        refund=_money(row.refund, currency),
+        **fields,
+    )
+    if dispute_row is not None:
+        order.dispute = Dispute(
+            id=dispute_row.id,
+            opened_by=dispute_row.opened_by,
+            opener=Party(dispute_row.opener),
+            reason=dispute_row.reason,
+            opened_at=dispute_row.opened_at,
+            from_state=OrderState(dispute_row.from_state),
+            respond_by=dispute_row.respond_by,
+            response=dispute_row.response,
+            responded_by=dispute_row.responded_by,
+            responded_at=dispute_row.responded_at,
+            outcome=DisputeOutcome(dispute_row.outcome) if dispute_row.outcome else None,
+            refund=_money(dispute_row.refund, dispute_row.currency),
+            resolved_by=dispute_row.resolved_by,
+            resolved_at=dispute_row.resolved_at,
+            by_default=dispute_row.by_default,
+            note=dispute_row.note,
+        )
+    return order
+
+
+def _dispute_values(order: Order, dispute: Dispute) -> dict[str, Any]:
+    return {
+        "order_id": order.id,
+        "opened_by": dispute.opened_by,
+        "opener": dispute.opener.value,
+        "reason": dispute.reason,
+        "opened_at": dispute.opened_at,
+        "from_state": dispute.from_state.value,
+        "respond_by": dispute.respond_by,
+        "response": dispute.response,
+        "responded_by": dispute.responded_by,
+        "responded_at": dispute.responded_at,
+        "outcome": dispute.outcome.value if dispute.outcome else None,
+        "refund": dispute.refund.amount if dispute.refund is not None else None,
+        "currency": order.price.currency,
+        "resolved_by": dispute.resolved_by,
+        "resolved_at": dispute.resolved_at,
+        "by_default": dispute.by_default,
+        "note": dispute.note,
+    }
+
+
+class SqlOrders(SqlRepository):
+    async def add(self, order: Order) -> Order:
+        values = _order_values(order)
+        result = await self.connection.execute(orders.insert().values(**values, version=1))
+        order.id = int(result.inserted_primary_key[0])
+        order.number = order_number(order.id)
+        order.version = 1
+        await self.connection.execute(
+            orders.update().where(orders.c.id == order.id).values(number=order.number)
+        )
+        self.uow.track(order)
+        return order
+
+    async def _load(self, query: sa.Select[Any]) -> Order | None:
+        row = (await self.connection.execute(query)).first()
+        if row is None:
+            return None
+        dispute_row = (
+            await self.connection.execute(
+                sa.select(order_disputes).where(order_disputes.c.order_id == row.id)
+            )
+        ).first()
+        order = _order_from(row, dispute_row)
+        self.uow.track(order)
+        return order
+
+    async def get(self, order_id: int) -> Order:
+        order = await self._load(sa.select(orders).where(orders.c.id == order_id))
+        if order is None:
+            raise NotFound("error.order.not_found", order=str(order_id))
+        return order
+
+    async def get_by_number(self, number: str) -> Order:
+        order = await self._load(sa.select(orders).where(orders.c.number == number))
+        if order is None:
+            raise NotFound("error.order.not_found", order=number)
+        return order
+
+    async def lock_due(self, order_id: int, now: datetime) -> Order | None:
+        query = sa.select(orders).where(orders.c.id == order_id, orders.c.due_at <= now)
+        if self.dialect == "postgresql":
+            # Another sweeper working on this row: leave it to them.
+            query = query.with_for_update(skip_locked=True)
+        return await self._load(query)
+
+    async def save(self, order: Order) -> None:
+        values = _order_values(order)
+        order.version = await self.update_versioned(orders, {"id": order.id}, order.version, values)
+        dispute = order.dispute
+        if dispute is None:
+            return
+        if not dispute.id:
+            result = await self.connection.execute(
+                order_disputes.insert().values(**_dispute_values(order, dispute))
+            )
+            dispute.id = int(result.inserted_primary_key[0])
+        else:
+            await self.connection.execute(
+                order_disputes.update()
+                .where(order_disputes.c.id == dispute.id)
+                .values(**_dispute_values(order, dispute))
+            )
+
+    async def due_ids(self, now: datetime, limit: int) -> list[int]:
+        rows = await self.connection.execute(
+            sa.select(orders.c.id)
+            .where(orders.c.due_at <= now)
+            .order_by(orders.c.due_at, orders.c.id)
+            .limit(limit)
+        )
+        return [int(r.id) for r in rows]
+
+    async def busy_intervals(
+        self, provider_id: int, start: datetime, end: datetime,
+        exclude_order_id: int | None = None,
+    ) -> list[tuple[datetime, datetime]]:
+        query = sa.select(orders.c.scheduled_start, orders.c.scheduled_end).where(
+            orders.c.provider_id == provider_id,
+            orders.c.state.in_([s.value for s in ACTIVE]),
+            orders.c.scheduled_start < end,
+            orders.c.scheduled_end > start,
+        )
+        if exclude_order_id is not None:
+            query = query.where(orders.c.id != exclude_order_id)
+        rows = await self.connection.execute(query.order_by(orders.c.scheduled_start))
+        return [(r.scheduled_start, r.scheduled_end) for r in rows]
+
+    async def list(self, query: OrderFilter) -> list[Order]:
+        select = sa.select(orders)
+        if query.state is not None:
+            select = select.where(orders.c.state == query.state.value)
+        if query.customer_id is not None:
+            select = select.where(orders.c.customer_id == query.customer_id)
+        if query.provider_id is not None:
+            select = select.where(orders.c.provider_id == query.provider_id)
+        has_dispute = sa.exists().where(order_disputes.c.order_id == orders.c.id)
+        if query.disputed is True:
+            select = select.where(has_dispute)
+        elif query.disputed is False:
+            select = select.where(~has_dispute)
+        rows = (
+            await self.connection.execute(
+                select.order_by(orders.c.id.desc()).limit(query.limit).offset(query.offset)
+            )
+        ).all()
+        disputes: dict[int, Any] = {}
+        if rows:
+            found = await self.connection.execute(
+                sa.select(order_disputes).where(order_disputes.c.order_id.in_([r.id for r in rows]))
+            )
+            disputes = {d.order_id: d for d in found}
+        return [_order_from(r, disputes.get(r.id)) for r in rows]
+
+    async def provider_record(self, provider_id: int) -> ProviderRecord:
+        c = orders.c
+        failed = sa.or_(
+            sa.and_(c.state == OrderState.EXPIRED.value, c.dispatch == Dispatch.DIRECT.value,
+                    c.accepted_at.is_(None), c.paid_at.is_not(None)),
+            c.cancelled_by == Party.PROVIDER.value,
+            c.close_reason == "provider_no_show",
+        )
+        done = c.completed_at.is_not(None)
+        row = (
+            await self.connection.execute(
+                sa.select(
+                    sa.func.count(c.accepted_at).label("accepted"),
+                    sa.func.sum(sa.case((done, 1), else_=0)).label("completed"),
+                    sa.func.sum(sa.case((failed, 1), else_=0)).label("failed"),
+                ).where(c.provider_id == provider_id)
+            )
+        ).one()
+        recent = (
+            await self.connection.execute(
+                sa.select(c.paid_at, c.accepted_at)
+                .where(c.provider_id == provider_id, c.accepted_at.is_not(None),
+                       c.paid_at.is_not(None))
+                .order_by(c.accepted_at.desc())
+                .limit(100)
+            )
+        ).all()
+        waits = [max(0.0, (r.accepted_at - r.paid_at).total_seconds()) for r in recent]
+        return ProviderRecord(
+            accepted=int(row.accepted or 0),
+            completed=int(row.completed or 0),
+            failed=int(row.failed or 0),
+            mean_response_s=int(sum(waits) / len(waits)) if waits else 0,
+        )
+
+
+class SqlSlotReservations(SqlRepository):
+    async def reserve(self, provider_id: int, order_id: int, cells: Sequence[datetime]) -> None:
+        if not cells:
+            return
+        statement = (
+            self.insert(slot_reservations)
+            .values([
+                {"provider_id": provider_id, "cell_start": cell, "order_id": order_id}
+                for cell in sorted(cells)
+            ])
+            .on_conflict_do_nothing(index_elements=["provider_id", "cell_start"])
+            .returning(slot_reservations.c.cell_start)
+        )
+        # A concurrent booking of an overlapping range holds at least one of these cells:
+        # PostgreSQL makes us wait for it and then skips the row, SQLite has serialised us.
+        written = (await self.connection.execute(statement)).all()
+        if len(written) != len(cells):
+            raise DomainError("error.booking.slot_gone")
+
+    async def release(self, order_id: int) -> None:
+        await self.connection.execute(
+            slot_reservations.delete().where(slot_reservations.c.order_id == order_id)
+        )
+
+    async def of_order(self, order_id: int) -> list[datetime]:
+        rows = await self.connection.execute(
+            sa.select(slot_reservations.c.cell_start)
+            .where(slot_reservations.c.order_id == order_id)
+            .order_by(slot_reservations.c.cell_start)
+        )
+        return [r.cell_start for r in rows]
+
+
+class SqlDispatchLog(SqlRepository):
+    async def offer(self, order_id: int, provider_ids: Sequence[int], wave: int,
+                    at: datetime) -> tuple[int, ...]:
+        if not provider_ids:
+            return ()
+        statement = (
+            self.insert(order_dispatch)
+            .values([
+                {"order_id": order_id, "provider_id": pid, "wave": wave, "offered_at": at}
+                for pid in dict.fromkeys(provider_ids)
+            ])
+            .on_conflict_do_nothing(index_elements=["order_id", "provider_id"])
+            .returning(order_dispatch.c.provider_id)
+        )
+        written = {int(r.provider_id) for r in await self.connection.execute(statement)}
+        return tuple(p for p in dict.fromkeys(provider_ids) if p in written)
+
+    async def offered(self, order_id: int) -> tuple[int, ...]:
+        rows = await self.connection.execute(
+            sa.select(order_dispatch.c.provider_id)
+            .where(order_dispatch.c.order_id == order_id)
+            .order_by(order_dispatch.c.wave, order_dispatch.c.offered_at,
+                      order_dispatch.c.provider_id)
+        )
+        return tuple(int(r.provider_id) for r in rows)
+
+    async def was_offered(self, order_id: int, provider_id: int) -> bool:
+        row = (
+            await self.connection.execute(
+                sa.select(order_dispatch.c.wave).where(
+                    order_dispatch.c.order_id == order_id,
+                    order_dispatch.c.provider_id == provider_id,
+                )
+            )
+        ).first()
+        return row is not None
+
+
+class SqlBookingPolicies(SqlRepository):
+    async def overrides(self, category_id: int) -> dict[str, Any]:
+        row = (
+            await self.connection.execute(
+                sa.select(booking_policies.c.overrides).where(
+                    booking_policies.c.category_id == category_id
+                )
+            )
+        ).first()
+        return dict(row.overrides) if row is not None else {}
+
+    async def set_overrides(self, category_id: int, overrides: dict[str, Any],
+                            at: datetime) -> None:
+        await self.connection.execute(
+            booking_policies.delete().where(booking_policies.c.category_id == category_id)
+        )
+        if overrides:
+            await self.connection.execute(
+                booking_policies.insert().values(
+                    category_id=category_id, overrides=overrides, updated_at=at
+                )
+            )
