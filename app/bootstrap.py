@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,6 +13,7 @@ from app.settings import Settings
 from core import handlers as core_handlers
 from core.identity.policy import IdentityPolicy
 from core.messagebus import MessageBus
+from core.reviews.policy import ReviewPolicy
 from core.shared.clock import Clock, SystemClock
 from storage.db import create_engine
 from storage.repositories.identity import FernetCipher, use_cipher
@@ -36,6 +38,9 @@ def build_dependencies(settings: Settings, clock: Clock) -> dict[str, Any]:
     dependencies: dict[str, Any] = {"clock": clock}
     dependencies["identity_policy"] = IdentityPolicy(
         default_locale=settings.default_locale, default_timezone=settings.default_timezone
+    )
+    dependencies["review_policy"] = ReviewPolicy(
+        edit_window=timedelta(hours=settings.review_edit_hours)
     )
     return dependencies
 

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Python logging level.")
     default_locale: Literal["zh", "en"] = Field("zh", description="Locale for new users.")
     default_timezone: str = Field("Asia/Shanghai", description="Time zone for new users.")
+    review_edit_hours: int = Field(
+        48, ge=0, le=24 * 90, description="Hours after writing it that a review may be edited."
+    )
     encryption_key: SecretStr | None = Field(
         None,
         description="Fernet key (urlsafe base64, 32 bytes) encrypting phone numbers at rest.",

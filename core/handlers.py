@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.identity import handlers as identity
 from core.messagebus import Handler
+from core.reviews import handlers as reviews
 from core.shared.messages import Command, Event
 
 COMMAND_HANDLERS: dict[type[Command], Handler] = {}
@@ -25,3 +26,4 @@ def _merge(commands: dict[type[Command], Handler], events: dict[type[Event], lis
 #   _merge(identity.COMMAND_HANDLERS, identity.EVENT_HANDLERS)
 
 _merge(identity.COMMAND_HANDLERS, identity.EVENT_HANDLERS)
+_merge(reviews.COMMAND_HANDLERS, reviews.EVENT_HANDLERS)
