@@ -1,0 +1,984 @@
+"""SQL repositories of the catalog area, and the provider search.
+
+Rows map to the core's dataclasses by hand. Provider statistics (ratings, completion rate,
+response time) are written only through `set_rating_stats` / `set_service_stats`, never by
+`save`, so a profile loaded before a review arrived cannot overwrite the new figures; both
+recompute `rank_base`, the search-independent part of the ranking score.
+
+The search (`SqlProviderSearch`) filters in SQL and ranks as documented in
+`core/catalog/ranking.py`: without a point it reads providers in `rank_base` order from an
+index and stops after one page; with a point it selects the bounding box on indexed
+latitude/longitude and computes the exact distance and score in Python.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from core.catalog.availability import AvailabilityPlan, Schedule, WeeklyRule, local_moment
+from core.catalog.model import (
+    MAX_SERVICE_RADIUS_KM,
+    Category,
+    GeoPoint,
+    Offer,
+    OfferDraft,
+    Presence,
+    PricingUnit,
+    ProfileDraft,
+    ProviderProfile,
+    ProviderStatus,
+    ServiceKind,
+    Venue,
+    subtree_ids,
+)
+from core.catalog.onboarding import Application, ApplicationStatus, Document, DocumentKind
+from core.catalog.ranking import bounding_box, haversine_km, quality, score
+from core.catalog.search import SearchCriteria, SearchHit, SearchPage
+from core.shared.errors import NotFound
+from core.shared.money import Money
+from storage.repositories.base import SqlRepository
+from storage.tables.catalog import (
+    applications,
+    blocked_dates,
+    categories,
+    favourites,
+    offers,
+    provider_tags,
+    providers,
+    schedule_windows,
+    schedules,
+    timezones,
+    venues,
+)
+
+# A near-me search ranks at most this many candidates from the bounding box (best rank_base
+# first), which keeps a search in a very dense area bounded.
+MAX_NEAR_CANDIDATES = 20_000
+
+# -- categories ----------------------------------------------------------------------------
+
+
+def _category(row: Any) -> Category:
+    return Category(
+        id=row.id,
+        slug=row.slug,
+        parent_id=row.parent_id,
+        kind=ServiceKind(row.kind),
+        pricing_unit=PricingUnit(row.pricing_unit),
+        min_units=row.min_units,
+        commission_bps=row.commission_bps,
+        name_zh=row.name_zh,
+        name_en=row.name_en,
+        active=row.active,
+        sort_order=row.sort_order,
+        version=row.version,
+    )
+
+
+def _category_values(category: Category) -> dict[str, Any]:
+    return {
+        "slug": category.slug,
+        "parent_id": category.parent_id,
+        "kind": category.kind.value,
+        "pricing_unit": category.pricing_unit.value,
+        "min_units": category.min_units,
+        "commission_bps": category.commission_bps,
+        "name_zh": category.name_zh,
+        "name_en": category.name_en,
+        "active": category.active,
+        "sort_order": category.sort_order,
+    }
+
+
+class SqlCategoryRepository(SqlRepository):
+    async def _one(self, where: Any, **params: Any) -> Category:
+        row = (await self.connection.execute(sa.select(categories).where(where))).first()
+        if row is None:
+            raise NotFound("error.category.not_found", **params)
+        return _category(row)
+
+    async def get(self, category_id: int) -> Category:
+        return await self._one(categories.c.id == category_id, category=category_id)
+
+    async def get_by_slug(self, slug: str) -> Category:
+        return await self._one(categories.c.slug == slug, category=slug)
+
+    async def find_by_slug(self, slug: str) -> Category | None:
+        row = (await self.connection.execute(sa.select(categories).where(categories.c.slug == slug))).first()
+        return _category(row) if row else None
+
+    async def list(self, *, include_inactive: bool = True) -> list[Category]:
+        query = sa.select(categories).order_by(categories.c.sort_order, categories.c.id)
+        if not include_inactive:
+            query = query.where(categories.c.active.is_(True))
+        return [_category(r) for r in (await self.connection.execute(query)).all()]
+
+    async def add(self, category: Category) -> Category:
+        result = await self.connection.execute(
+            categories.insert().values(**_category_values(category), version=1)
+        )
+        return replace(category, id=result.inserted_primary_key[0], version=1)
+
+    async def save(self, category: Category) -> Category:
+        version = await self.update_versioned(
+            categories, {"id": category.id}, category.version, _category_values(category)
+        )
+        return replace(category, version=version)
+
+
+# -- providers -----------------------------------------------------------------------------
+
+
+def _profile(row: Any, tags: frozenset[str]) -> ProviderProfile:
+    return ProviderProfile(
+        user_id=row.user_id,
+        display_name=row.display_name,
+        bio=row.bio,
+        photos=tuple(row.photos or ()),
+        voice_intro=row.voice_intro,
+        status=ProviderStatus(row.status),
+        presence=Presence(row.presence),
+        tier=row.tier,
+        tags=tags,
+        location=GeoPoint(row.lat, row.lon) if row.lat is not None and row.lon is not None else None,
+        service_radius_km=row.service_radius_km,
+        venue_id=row.venue_id,
+        timezone=row.timezone,
+        rating_count=row.rating_count,
+        rating_average=row.rating_average,
+        rating_bayesian=row.rating_bayesian,
+        completion_rate=row.completion_rate,
+        response_time_s=row.response_time_s,
+        last_active_at=row.last_active_at,
+        approved_at=row.approved_at,
+        suspended_reason=row.suspended_reason,
+        version=row.version,
+    )
+
+
+def _profile_values(profile: ProviderProfile) -> dict[str, Any]:
+    """The columns `save` may write: everything but the statistics and rank."""
+    return {
+        "display_name": profile.display_name,
+        "bio": profile.bio,
+        "photos": list(profile.photos),
+        "voice_intro": profile.voice_intro,
+        "status": profile.status.value,
+        "presence": profile.presence.value,
+        "tier": profile.tier,
+        "lat": profile.location.lat if profile.location else None,
+        "lon": profile.location.lon if profile.location else None,
+        "service_radius_km": profile.service_radius_km,
+        "venue_id": profile.venue_id,
+        "timezone": profile.timezone,
+        "last_active_at": profile.last_active_at,
+        "suspended_reason": profile.suspended_reason,
+    }
+
+
+class SqlProviderRepository(SqlRepository):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        # Tags as loaded, so a save rewrites them only when they changed.
+        self._loaded_tags: dict[int, frozenset[str]] = {}
+
+    async def _load(self, query: sa.Select[Any]) -> list[ProviderProfile]:
+        rows = (await self.connection.execute(query)).all()
+        if not rows:
+            return []
+        tags = await self._tags_of([r.user_id for r in rows])
+        profiles = []
+        for row in rows:
+            profile = _profile(row, tags.get(row.user_id, frozenset()))
+            self._loaded_tags[profile.user_id] = profile.tags
+            self.uow.track(profile)
+            profiles.append(profile)
+        return profiles
+
+    async def _tags_of(self, ids: Sequence[int]) -> dict[int, frozenset[str]]:
+        rows = (
+            await self.connection.execute(
+                sa.select(provider_tags.c.provider_id, provider_tags.c.tag).where(
+                    provider_tags.c.provider_id.in_(ids)
+                )
+            )
+        ).all()
+        found: dict[int, set[str]] = defaultdict(set)
+        for provider_id, tag in rows:
+            found[provider_id].add(tag)
+        return {k: frozenset(v) for k, v in found.items()}
+
+    async def find(self, user_id: int) -> ProviderProfile | None:
+        found = await self._load(self.for_update(sa.select(providers).where(providers.c.user_id == user_id)))
+        return found[0] if found else None
+
+    async def get(self, user_id: int) -> ProviderProfile:
+        profile = await self.find(user_id)
+        if profile is None:
+            raise NotFound("error.provider.not_found", provider_id=user_id)
+        return profile
+
+    async def _remember_timezone(self, name: str) -> None:
+        await self.connection.execute(
+            self.insert(timezones).values(name=name).on_conflict_do_nothing(index_elements=["name"])
+        )
+
+    async def _write_tags(self, profile: ProviderProfile) -> None:
+        if self._loaded_tags.get(profile.user_id) == profile.tags:
+            return
+        await self.connection.execute(
+            provider_tags.delete().where(provider_tags.c.provider_id == profile.user_id)
+        )
+        if profile.tags:
+            await self.connection.execute(
+                provider_tags.insert(),
+                [{"provider_id": profile.user_id, "tag": tag} for tag in sorted(profile.tags)],
+            )
+        self._loaded_tags[profile.user_id] = profile.tags
+
+    async def add(self, profile: ProviderProfile) -> None:
+        assert profile.approved_at is not None, "a provider profile exists from approval on"
+        await self.connection.execute(
+            providers.insert().values(
+                user_id=profile.user_id,
+                **_profile_values(profile),
+                rating_count=profile.rating_count,
+                rating_average=profile.rating_average,
+                rating_bayesian=profile.rating_bayesian,
+                completion_rate=profile.completion_rate,
+                response_time_s=profile.response_time_s,
+                rank_base=quality(profile.rating_bayesian, profile.completion_rate, profile.response_time_s),
+                approved_at=profile.approved_at,
+                version=1,
+            )
+        )
+        profile.version = 1
+        await self._write_tags(profile)
+        await self._remember_timezone(profile.timezone)
+        self.uow.track(profile)
+
+    async def save(self, profile: ProviderProfile) -> None:
+        profile.version = await self.update_versioned(
+            providers, {"user_id": profile.user_id}, profile.version, _profile_values(profile)
+        )
+        await self._write_tags(profile)
+        await self._remember_timezone(profile.timezone)
+        self.uow.track(profile)
+
+    async def idle_online(self, last_active_before: datetime, limit: int) -> list[ProviderProfile]:
+        query = (
+            sa.select(providers)
+            .where(
+                providers.c.presence == Presence.ONLINE.value,
+                sa.or_(
+                    providers.c.last_active_at.is_(None),
+                    providers.c.last_active_at <= last_active_before,
+                ),
+            )
+            .order_by(providers.c.user_id)
+            .limit(limit)
+        )
+        return await self._load(self.for_update(query))
+
+    async def _stats(self, provider_id: int) -> Any:
+        row = (
+            await self.connection.execute(
+                self.for_update(
+                    sa.select(
+                        providers.c.rating_bayesian,
+                        providers.c.completion_rate,
+                        providers.c.response_time_s,
+                    ).where(providers.c.user_id == provider_id)
+                )
+            )
+        ).first()
+        if row is None:
+            raise NotFound("error.provider.not_found", provider_id=provider_id)
+        return row
+
+    async def set_rating_stats(
+        self, provider_id: int, count: int, average: float, bayesian: float
+    ) -> None:
+        row = await self._stats(provider_id)
+        await self.connection.execute(
+            providers.update()
+            .where(providers.c.user_id == provider_id)
+            .values(
+                rating_count=count,
+                rating_average=average,
+                rating_bayesian=bayesian,
+                rank_base=quality(bayesian, row.completion_rate, row.response_time_s),
+            )
+        )
+
+    async def set_service_stats(
+        self, provider_id: int, completion_rate: float, response_time_s: int
+    ) -> None:
+        row = await self._stats(provider_id)
+        await self.connection.execute(
+            providers.update()
+            .where(providers.c.user_id == provider_id)
+            .values(
+                completion_rate=completion_rate,
+                response_time_s=response_time_s,
+                rank_base=quality(row.rating_bayesian, completion_rate, response_time_s),
+            )
+        )
+
+
+# -- offers --------------------------------------------------------------------------------
+
+
+def _offer(row: Any) -> Offer:
+    return Offer(
+        id=row.id,
+        provider_id=row.provider_id,
+        category_id=row.category_id,
+        unit_price=Money(row.unit_price, row.currency),
+        min_units=row.min_units,
+        description=row.description,
+        active=row.active,
+        per_km_price=Money(row.per_km_price, row.currency) if row.per_km_price is not None else None,
+    )
+
+
+def _offer_values(draft: OfferDraft) -> dict[str, Any]:
+    return {
+        "unit_price": draft.unit_price.amount,
+        "currency": draft.unit_price.currency,
+        "per_km_price": draft.per_km_price.amount if draft.per_km_price else None,
+        "min_units": draft.min_units,
+        "description": draft.description,
+        "active": True,
+    }
+
+
+class SqlOfferRepository(SqlRepository):
+    async def get(self, offer_id: int) -> Offer:
+        row = (await self.connection.execute(sa.select(offers).where(offers.c.id == offer_id))).first()
+        if row is None:
+            raise NotFound("error.offer.not_found", offer_id=offer_id)
+        return _offer(row)
+
+    async def for_provider(self, provider_id: int, *, include_inactive: bool = False) -> list[Offer]:
+        query = sa.select(offers).where(offers.c.provider_id == provider_id).order_by(offers.c.id)
+        if not include_inactive:
+            query = query.where(offers.c.active.is_(True))
+        return [_offer(r) for r in (await self.connection.execute(query)).all()]
+
+    async def upsert(self, provider_id: int, draft: OfferDraft) -> Offer:
+        existing = (
+            await self.connection.execute(
+                self.for_update(
+                    sa.select(offers.c.id, offers.c.version).where(
+                        offers.c.provider_id == provider_id,
+                        offers.c.category_id == draft.category_id,
+                    )
+                )
+            )
+        ).first()
+        if existing is None:
+            result = await self.connection.execute(
+                offers.insert().values(
+                    provider_id=provider_id, category_id=draft.category_id, **_offer_values(draft), version=1
+                )
+            )
+            offer_id = result.inserted_primary_key[0]
+        else:
+            offer_id = existing.id
+            await self.update_versioned(offers, {"id": offer_id}, existing.version, _offer_values(draft))
+        return Offer(
+            id=offer_id,
+            provider_id=provider_id,
+            category_id=draft.category_id,
+            unit_price=draft.unit_price,
+            min_units=draft.min_units,
+            description=draft.description,
+            per_km_price=draft.per_km_price,
+        )
+
+    async def deactivate(self, offer_id: int) -> None:
+        await self.connection.execute(
+            offers.update().where(offers.c.id == offer_id).values(active=False, version=offers.c.version + 1)
+        )
+
+    async def deactivate_all_except(self, provider_id: int, keep: Sequence[int]) -> None:
+        await self.connection.execute(
+            offers.update()
+            .where(
+                offers.c.provider_id == provider_id,
+                offers.c.active.is_(True),
+                offers.c.id.notin_(list(keep)),
+            )
+            .values(active=False, version=offers.c.version + 1)
+        )
+
+
+# -- availability --------------------------------------------------------------------------
+
+
+def _rules_json(rules: Sequence[WeeklyRule]) -> list[list[int]]:
+    return [[r.weekday, r.start_minute, r.end_minute] for r in rules]
+
+
+def _rules(value: Any) -> tuple[WeeklyRule, ...]:
+    return tuple(WeeklyRule(int(d), int(s), int(e)) for d, s, e in value or ())
+
+
+class SqlAvailabilityRepository(SqlRepository):
+    async def schedule_of(self, provider_id: int) -> Schedule:
+        timezone = (
+            await self.connection.execute(
+                sa.select(providers.c.timezone).where(providers.c.user_id == provider_id)
+            )
+        ).scalar()
+        if timezone is None:
+            raise NotFound("error.provider.not_found", provider_id=provider_id)
+        row = (
+            await self.connection.execute(
+                sa.select(schedules).where(schedules.c.provider_id == provider_id)
+            )
+        ).first()
+        if row is None:
+            return Schedule(provider_id=provider_id, timezone=timezone)
+        days = (
+            await self.connection.execute(
+                sa.select(blocked_dates.c.day).where(blocked_dates.c.provider_id == provider_id)
+            )
+        ).scalars()
+        return Schedule(
+            provider_id=provider_id,
+            timezone=timezone,
+            rules=_rules(row.rules),
+            blocked_dates=frozenset(days),
+            buffer_minutes=row.buffer_minutes,
+            min_notice_minutes=row.min_notice_minutes,
+            horizon_days=row.horizon_days,
+            version=row.version,
+        )
+
+    async def save(self, schedule: Schedule) -> Schedule:
+        values = {
+            "rules": _rules_json(schedule.rules),
+            "buffer_minutes": schedule.buffer_minutes,
+            "min_notice_minutes": schedule.min_notice_minutes,
+            "horizon_days": schedule.horizon_days,
+        }
+        if schedule.version == 0:
+            await self.connection.execute(
+                schedules.insert().values(provider_id=schedule.provider_id, **values, version=1)
+            )
+            version = 1
+        else:
+            version = await self.update_versioned(
+                schedules, {"provider_id": schedule.provider_id}, schedule.version, values
+            )
+        pid = schedule.provider_id
+        await self.connection.execute(schedule_windows.delete().where(schedule_windows.c.provider_id == pid))
+        await self.connection.execute(blocked_dates.delete().where(blocked_dates.c.provider_id == pid))
+        pieces = [
+            {"provider_id": pid, "weekday": d, "start_minute": s, "end_minute": e}
+            for rule in schedule.rules
+            for d, s, e in rule.day_pieces()
+        ]
+        if pieces:
+            await self.connection.execute(schedule_windows.insert(), pieces)
+        if schedule.blocked_dates:
+            await self.connection.execute(
+                blocked_dates.insert(),
+                [{"provider_id": pid, "day": day} for day in sorted(schedule.blocked_dates)],
+            )
+        return replace(schedule, version=version)
+
+
+# -- applications --------------------------------------------------------------------------
+
+
+def _money_json(money: Money | None) -> dict[str, Any] | None:
+    return {"amount": money.amount, "currency": money.currency} if money else None
+
+
+def _money_of(value: Any) -> Money | None:
+    return Money(int(value["amount"]), value["currency"]) if value else None
+
+
+def _profile_json(draft: ProfileDraft) -> dict[str, Any]:
+    return {
+        "display_name": draft.display_name,
+        "bio": draft.bio,
+        "photos": list(draft.photos),
+        "voice_intro": draft.voice_intro,
+        "tags": sorted(draft.tags),
+        "location": [draft.location.lat, draft.location.lon] if draft.location else None,
+        "service_radius_km": draft.service_radius_km,
+        "venue_id": draft.venue_id,
+        "timezone": draft.timezone,
+    }
+
+
+def _profile_draft(value: dict[str, Any]) -> ProfileDraft:
+    location = value.get("location")
+    return ProfileDraft(
+        display_name=value["display_name"],
+        bio=value.get("bio", ""),
+        photos=tuple(value.get("photos") or ()),
+        voice_intro=value.get("voice_intro"),
+        tags=frozenset(value.get("tags") or ()),
+        location=GeoPoint(location[0], location[1]) if location else None,
+        service_radius_km=value.get("service_radius_km"),
+        venue_id=value.get("venue_id"),
+        timezone=value["timezone"],
+    )
+
+
+def _offer_json(draft: OfferDraft) -> dict[str, Any]:
+    return {
+        "category_id": draft.category_id,
+        "unit_price": _money_json(draft.unit_price),
+        "min_units": draft.min_units,
+        "description": draft.description,
+        "per_km_price": _money_json(draft.per_km_price),
+    }
+
+
+def _offer_draft(value: dict[str, Any]) -> OfferDraft:
+    price = _money_of(value["unit_price"])
+    assert price is not None
+    return OfferDraft(
+        category_id=int(value["category_id"]),
+        unit_price=price,
+        min_units=int(value["min_units"]),
+        description=value.get("description", ""),
+        per_km_price=_money_of(value.get("per_km_price")),
+    )
+
+
+def _plan_json(plan: AvailabilityPlan) -> dict[str, Any]:
+    return {
+        "rules": _rules_json(plan.rules),
+        "blocked_dates": sorted(d.isoformat() for d in plan.blocked_dates),
+        "buffer_minutes": plan.buffer_minutes,
+        "min_notice_minutes": plan.min_notice_minutes,
+        "horizon_days": plan.horizon_days,
+    }
+
+
+def _plan(value: dict[str, Any]) -> AvailabilityPlan:
+    return AvailabilityPlan(
+        rules=_rules(value.get("rules")),
+        blocked_dates=frozenset(date.fromisoformat(d) for d in value.get("blocked_dates") or ()),
+        buffer_minutes=int(value["buffer_minutes"]),
+        min_notice_minutes=int(value["min_notice_minutes"]),
+        horizon_days=int(value["horizon_days"]),
+    )
+
+
+def _application(row: Any) -> Application:
+    return Application(
+        id=row.id,
+        user_id=row.user_id,
+        status=ApplicationStatus(row.status),
+        profile=_profile_draft(row.profile),
+        offers=tuple(_offer_draft(o) for o in row.offers),
+        availability=_plan(row.availability),
+        documents=tuple(Document(DocumentKind(d["kind"]), d["file_ref"]) for d in row.documents),
+        submitted_at=row.submitted_at,
+        decided_at=row.decided_at,
+        decided_by=row.decided_by,
+        reason=row.reason,
+        version=row.version,
+    )
+
+
+class SqlApplicationRepository(SqlRepository):
+    async def _load(self, query: sa.Select[Any]) -> list[Application]:
+        found = [_application(r) for r in (await self.connection.execute(query)).all()]
+        for application in found:
+            self.uow.track(application)
+        return found
+
+    async def add(self, application: Application) -> None:
+        result = await self.connection.execute(
+            applications.insert().values(
+                user_id=application.user_id,
+                status=application.status.value,
+                profile=_profile_json(application.profile),
+                offers=[_offer_json(o) for o in application.offers],
+                availability=_plan_json(application.availability),
+                documents=[{"kind": d.kind.value, "file_ref": d.file_ref} for d in application.documents],
+                submitted_at=application.submitted_at,
+                version=1,
+            )
+        )
+        application.id = result.inserted_primary_key[0]
+        application.version = 1
+        self.uow.track(application)
+
+    async def get(self, application_id: int) -> Application:
+        found = await self._load(
+            self.for_update(sa.select(applications).where(applications.c.id == application_id))
+        )
+        if not found:
+            raise NotFound("error.application.not_found", application_id=application_id)
+        return found[0]
+
+    async def pending_of(self, user_id: int) -> Application | None:
+        found = await self._load(
+            sa.select(applications).where(
+                applications.c.user_id == user_id,
+                applications.c.status == ApplicationStatus.PENDING.value,
+            )
+        )
+        return found[0] if found else None
+
+    async def list(self, status: ApplicationStatus | None, *, limit: int) -> list[Application]:
+        query = sa.select(applications).order_by(applications.c.submitted_at, applications.c.id).limit(limit)
+        if status is not None:
+            query = query.where(applications.c.status == status.value)
+        return await self._load(query)
+
+    async def of_user(self, user_id: int) -> list[Application]:
+        return await self._load(
+            sa.select(applications).where(applications.c.user_id == user_id).order_by(applications.c.id)
+        )
+
+    async def save(self, application: Application) -> None:
+        assert application.id is not None
+        application.version = await self.update_versioned(
+            applications,
+            {"id": application.id},
+            application.version,
+            {
+                "status": application.status.value,
+                "decided_at": application.decided_at,
+                "decided_by": application.decided_by,
+                "reason": application.reason,
+            },
+        )
+        self.uow.track(application)
+
+
+# -- venues and favourites -----------------------------------------------------------------
+
+
+def _venue(row: Any) -> Venue:
+    return Venue(
+        id=row.id,
+        name=row.name,
+        manager_user_id=row.manager_user_id,
+        share_bps=row.share_bps,
+        address=row.address,
+        active=row.active,
+        version=row.version,
+    )
+
+
+class SqlVenueRepository(SqlRepository):
+    async def get(self, venue_id: int) -> Venue:
+        row = (await self.connection.execute(sa.select(venues).where(venues.c.id == venue_id))).first()
+        if row is None:
+            raise NotFound("error.venue.not_found", venue_id=venue_id)
+        return _venue(row)
+
+    async def list(self) -> list[Venue]:
+        rows = (await self.connection.execute(sa.select(venues).order_by(venues.c.id))).all()
+        return [_venue(r) for r in rows]
+
+    async def add(self, venue: Venue) -> Venue:
+        result = await self.connection.execute(
+            venues.insert().values(
+                name=venue.name,
+                manager_user_id=venue.manager_user_id,
+                share_bps=venue.share_bps,
+                address=venue.address,
+                active=venue.active,
+                created_at=self.uow.clock.now(),
+                version=1,
+            )
+        )
+        return replace(venue, id=result.inserted_primary_key[0], version=1)
+
+    async def save(self, venue: Venue) -> Venue:
+        version = await self.update_versioned(
+            venues,
+            {"id": venue.id},
+            venue.version,
+            {
+                "name": venue.name,
+                "manager_user_id": venue.manager_user_id,
+                "share_bps": venue.share_bps,
+                "address": venue.address,
+                "active": venue.active,
+            },
+        )
+        return replace(venue, version=version)
+
+
+class SqlFavouriteRepository(SqlRepository):
+    async def add(self, customer_id: int, provider_id: int, at: datetime) -> bool:
+        result = await self.connection.execute(
+            self.insert(favourites)
+            .values(customer_id=customer_id, provider_id=provider_id, created_at=at)
+            .on_conflict_do_nothing(index_elements=["customer_id", "provider_id"])
+        )
+        return bool(result.rowcount == 1)
+
+    async def remove(self, customer_id: int, provider_id: int) -> bool:
+        result = await self.connection.execute(
+            favourites.delete().where(
+                favourites.c.customer_id == customer_id, favourites.c.provider_id == provider_id
+            )
+        )
+        return bool(result.rowcount == 1)
+
+    async def of_customer(self, customer_id: int) -> set[int]:
+        rows = await self.connection.execute(
+            sa.select(favourites.c.provider_id).where(favourites.c.customer_id == customer_id)
+        )
+        return set(rows.scalars())
+
+
+# -- search --------------------------------------------------------------------------------
+
+# (provider id, score, distance in km or None), best first
+Ranked = list[tuple[int, float, float | None]]
+
+
+class SqlProviderSearch(SqlRepository):
+    async def search(self, criteria: SearchCriteria) -> SearchPage:
+        criteria = criteria.validated()
+        category_ids = await self._category_ids(criteria.category_id)
+        offset = (criteria.page - 1) * criteria.size
+        ranked = await self._ranked(criteria, category_ids, offset=offset, limit=criteria.size + 1)
+        hits = await self._hits(ranked[: criteria.size], criteria, category_ids)
+        return SearchPage(
+            hits=tuple(hits), page=criteria.page, size=criteria.size, has_more=len(ranked) > criteria.size
+        )
+
+    async def qualified_for(
+        self,
+        category_id: int,
+        tags: frozenset[str] = frozenset(),
+        tier_min: int | None = None,
+        near: GeoPoint | None = None,
+        at: datetime | None = None,
+        *,
+        radius_km: float | None = None,
+        limit: int = 500,
+    ) -> list[int]:
+        criteria = SearchCriteria(
+            category_id=category_id,
+            tags=tags,
+            tier_min=tier_min,
+            near=near,
+            # Without a radius, each provider's own service radius decides.
+            radius_km=radius_km or float(MAX_SERVICE_RADIUS_KM),
+            free_at=at,
+        ).validated()
+        category_ids = await self._category_ids(category_id)
+        ranked = await self._ranked(criteria, category_ids, offset=0, limit=limit)
+        return [provider_id for provider_id, _, _ in ranked]
+
+    async def _category_ids(self, category_id: int | None) -> list[int] | None:
+        if category_id is None:
+            return None
+        rows = (await self.connection.execute(sa.select(categories))).all()
+        everything = [_category(r) for r in rows]
+        if not any(c.id == category_id for c in everything):
+            raise NotFound("error.category.not_found", category=category_id)
+        active = {c.id for c in everything if c.active}
+        return sorted(subtree_ids(everything, category_id) & active)
+
+    def _offer_filter(self, criteria: SearchCriteria, category_ids: list[int] | None) -> list[Any]:
+        where: list[Any] = [offers.c.active.is_(True)]
+        if category_ids is not None:
+            where.append(offers.c.category_id.in_(category_ids))
+        if criteria.currency is not None:
+            where.append(offers.c.currency == criteria.currency)
+        if criteria.price_min is not None:
+            where.append(offers.c.unit_price >= criteria.price_min.amount)
+        if criteria.price_max is not None:
+            where.append(offers.c.unit_price <= criteria.price_max.amount)
+        return where
+
+    async def _conditions(self, criteria: SearchCriteria, category_ids: list[int] | None) -> list[Any]:
+        p = providers
+        where: list[Any] = [
+            p.c.status == ProviderStatus.APPROVED.value,
+            p.c.presence.in_(
+                [Presence.ONLINE.value] if criteria.online_now
+                else [Presence.ONLINE.value, Presence.BUSY.value, Presence.OFFLINE.value]
+            ),
+            sa.exists(
+                sa.select(1)
+                .select_from(offers)
+                .where(offers.c.provider_id == p.c.user_id, *self._offer_filter(criteria, category_ids))
+            ),
+        ]
+        if criteria.min_rating is not None:
+            where.append(p.c.rating_average >= criteria.min_rating)
+        if criteria.tier_min is not None:
+            where.append(p.c.tier >= criteria.tier_min)
+        for tag in sorted(criteria.tags):
+            where.append(
+                sa.exists(
+                    sa.select(1)
+                    .select_from(provider_tags)
+                    .where(provider_tags.c.provider_id == p.c.user_id, provider_tags.c.tag == tag)
+                )
+            )
+        if criteria.exclude_provider_ids:
+            where.append(p.c.user_id.notin_(sorted(criteria.exclude_provider_ids)))
+        if criteria.free_at is not None:
+            where.append(await self._free_at(criteria.free_at))
+        if criteria.near is not None:
+            min_lat, max_lat, min_lon, max_lon = bounding_box(
+                criteria.near.lat, criteria.near.lon, criteria.radius_km
+            )
+            where.append(p.c.lat.between(min_lat, max_lat))
+            if min_lon is not None and max_lon is not None:
+                where.append(p.c.lon.between(min_lon, max_lon))
+        return where
+
+    async def _free_at(self, instant: datetime) -> Any:
+        """Within weekly hours and not on a blocked date, in each provider's own zone."""
+        names = (await self.connection.execute(sa.select(timezones.c.name))).scalars().all()
+        by_moment: dict[tuple[date, int, int], list[str]] = defaultdict(list)
+        for name in names:
+            by_moment[local_moment(name, instant)].append(name)
+        p, w, b = providers, schedule_windows, blocked_dates
+        clauses = [
+            sa.and_(
+                p.c.timezone.in_(zones),
+                sa.exists(
+                    sa.select(1)
+                    .select_from(w)
+                    .where(
+                        w.c.provider_id == p.c.user_id,
+                        w.c.weekday == weekday,
+                        w.c.start_minute <= minute,
+                        w.c.end_minute > minute,
+                    )
+                ),
+                ~sa.exists(
+                    sa.select(1).select_from(b).where(b.c.provider_id == p.c.user_id, b.c.day == day)
+                ),
+            )
+            for (day, weekday, minute), zones in by_moment.items()
+        ]
+        return sa.or_(*clauses) if clauses else sa.false()
+
+    async def _ranked(
+        self,
+        criteria: SearchCriteria,
+        category_ids: list[int] | None,
+        *,
+        offset: int,
+        limit: int,
+    ) -> Ranked:
+        p = providers
+        where = await self._conditions(criteria, category_ids)
+        if criteria.near is None:
+            query = (
+                sa.select(p.c.user_id, p.c.rank_base)
+                .where(*where)
+                .order_by(p.c.rank_base.desc(), p.c.user_id.desc())
+                .offset(offset)
+                .limit(limit)
+            )
+            rows = (await self.connection.execute(query)).all()
+            return [(r.user_id, score(r.rank_base), None) for r in rows]
+        query = (
+            sa.select(p.c.user_id, p.c.rank_base, p.c.lat, p.c.lon, p.c.service_radius_km)
+            .where(*where)
+            .order_by(p.c.rank_base.desc(), p.c.user_id.desc())
+            .limit(MAX_NEAR_CANDIDATES)
+        )
+        point, radius = criteria.near, criteria.radius_km
+        ranked: Ranked = []
+        for row in (await self.connection.execute(query)).all():
+            distance = haversine_km(point.lat, point.lon, row.lat, row.lon)
+            if distance > radius:
+                continue
+            if row.service_radius_km is not None and distance > row.service_radius_km:
+                continue
+            ranked.append((row.user_id, score(row.rank_base, distance, radius), distance))
+        ranked.sort(key=lambda hit: (-hit[1], -hit[0]))
+        return ranked[offset : offset + limit]
+
+    async def _hits(
+        self, ranked: Ranked, criteria: SearchCriteria, category_ids: list[int] | None
+    ) -> list[SearchHit]:
+        if not ranked:
+            return []
+        ids = [provider_id for provider_id, _, _ in ranked]
+        p = providers
+        rows = {
+            r.user_id: r
+            for r in (
+                await self.connection.execute(
+                    sa.select(
+                        p.c.user_id, p.c.display_name, p.c.tier, p.c.presence, p.c.rating_count,
+                        p.c.rating_average,
+                    ).where(p.c.user_id.in_(ids))
+                )
+            ).all()
+        }
+        tags: dict[int, set[str]] = defaultdict(set)
+        for provider_id, tag in (
+            await self.connection.execute(
+                sa.select(provider_tags.c.provider_id, provider_tags.c.tag).where(
+                    provider_tags.c.provider_id.in_(ids)
+                )
+            )
+        ).all():
+            tags[provider_id].add(tag)
+        cheapest: dict[int, tuple[int, str, int]] = {}
+        for row in (
+            await self.connection.execute(
+                sa.select(offers.c.id, offers.c.provider_id, offers.c.unit_price, offers.c.currency).where(
+                    offers.c.provider_id.in_(ids), *self._offer_filter(criteria, category_ids)
+                )
+            )
+        ).all():
+            best = cheapest.get(row.provider_id)
+            if best is None or (row.unit_price, row.id) < (best[0], best[2]):
+                cheapest[row.provider_id] = (row.unit_price, row.currency, row.id)
+        hits = []
+        for provider_id, rank_score, distance in ranked:
+            row = rows[provider_id]
+            offer = cheapest.get(provider_id)
+            hits.append(
+                SearchHit(
+                    provider_id=provider_id,
+                    display_name=row.display_name,
+                    tier=row.tier,
+                    presence=Presence(row.presence),
+                    rating_count=row.rating_count,
+                    rating_average=row.rating_average,
+                    tags=frozenset(tags.get(provider_id, ())),
+                    lowest_price=Money(offer[0], offer[1]) if offer else None,
+                    offer_id=offer[2] if offer else None,
+                    distance_km=round(distance, 3) if distance is not None else None,
+                    score=round(rank_score, 6),
+                )
+            )
+        return hits
+
+
+REPOSITORIES = {
+    "categories": SqlCategoryRepository,
+    "providers": SqlProviderRepository,
+    "offers": SqlOfferRepository,
+    "availability": SqlAvailabilityRepository,
+    "applications": SqlApplicationRepository,
+    "venues": SqlVenueRepository,
+    "favourites": SqlFavouriteRepository,
+    "provider_search": SqlProviderSearch,
+}
