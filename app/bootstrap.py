@@ -42,6 +42,7 @@ def build_dependencies(settings: Settings, clock: Clock) -> dict[str, Any]:
     dependencies["review_policy"] = ReviewPolicy(
         edit_window=timedelta(hours=settings.review_edit_hours)
     )
+    dependencies["provider_idle_minutes"] = settings.provider_idle_minutes
     return dependencies
 
 

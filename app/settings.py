@@ -81,6 +81,10 @@ class Settings(BaseSettings):
         "https://api.mch.weixin.qq.com", description="WeChat Pay API server."
     )
 
+    provider_idle_minutes: int = Field(
+        30, ge=1, description="Minutes without activity after which an online provider goes offline."
+    )
+
     @property
     def is_demo(self) -> bool:
         return self.mode == "demo"

@@ -17,6 +17,16 @@ from core.shared.audit import AuditEntry
 from core.shared.messages import Event, Notice
 
 if TYPE_CHECKING:
+    from core.catalog.ports import (
+        ApplicationRepository,
+        AvailabilityRepository,
+        CategoryRepository,
+        FavouriteRepository,
+        OfferRepository,
+        ProviderRepository,
+        ProviderSearch,
+        VenueRepository,
+    )
     from core.booking.ports import DispatchLog, OrderRepository, PolicyStore, SlotReservations
     from core.identity.ports import BlockRepository, LinkCodeRepository, UserRepository
     from core.notices import NoticeDeliveries
@@ -59,6 +69,15 @@ class UnitOfWork(Protocol):
     users: UserRepository
     link_codes: LinkCodeRepository
     blocks: BlockRepository
+    # catalog
+    categories: CategoryRepository
+    providers: ProviderRepository
+    offers: OfferRepository
+    availability: AvailabilityRepository
+    applications: ApplicationRepository
+    venues: VenueRepository
+    favourites: FavouriteRepository
+    provider_search: ProviderSearch
     # reviews
     reviews: ReviewRepository
     review_invitations: ReviewInvitationRepository

@@ -17,6 +17,7 @@ from core.shared.clock import Clock
 from core.shared.errors import ConcurrencyConflict
 from core.shared.messages import Event
 from storage.errors import is_retryable
+from storage.repositories import catalog as catalog_repositories
 from storage.repositories.base import SqlRepository
 from storage.repositories.booking import (
     SqlBookingPolicies,
@@ -43,6 +44,7 @@ AREA_REPOSITORIES: dict[str, RepositoryFactory] = {
     "link_codes": SqlLinkCodeRepository,
     "blocks": SqlBlockRepository,
     # catalog
+    **catalog_repositories.REPOSITORIES,
     # reviews
     "reviews": SqlReviewRepository,
     "review_invitations": SqlReviewInvitationRepository,
