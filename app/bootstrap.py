@@ -11,6 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.settings import Settings
 from core import handlers as core_handlers
+from core.booking.directory import CatalogDirectory
+from core.booking.payments import WalletPayments
+from core.booking.policy import StrikeRules
 from core.identity.policy import IdentityPolicy
 from core.messagebus import MessageBus
 from core.reviews.policy import ReviewPolicy
@@ -43,6 +46,13 @@ def build_dependencies(settings: Settings, clock: Clock) -> dict[str, Any]:
         edit_window=timedelta(hours=settings.review_edit_hours)
     )
     dependencies["provider_idle_minutes"] = settings.provider_idle_minutes
+    # booking: identity and catalog through the directory, money through the wallet api
+    dependencies["directory"] = CatalogDirectory()
+    dependencies["payments"] = WalletPayments()
+    dependencies["strike_rules"] = StrikeRules(
+        provider_suspend_at=settings.booking_provider_suspend_strikes,
+        customer_ban_at=settings.booking_customer_ban_strikes,
+    )
     return dependencies
 
 

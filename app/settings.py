@@ -81,6 +81,19 @@ class Settings(BaseSettings):
         "https://api.mch.weixin.qq.com", description="WeChat Pay API server."
     )
 
+    booking_provider_suspend_strikes: int = Field(
+        3, ge=1, description="Strikes (expired, cancelled, no-show) that suspend a provider."
+    )
+    booking_customer_ban_strikes: int = Field(
+        5, ge=1, description="Strikes (no-shows, late cancellations) that ban a customer."
+    )
+    booking_sweep_interval_s: float = Field(
+        15.0, gt=0, description="Seconds between sweeps of due order timers."
+    )
+    booking_sweep_batch: int = Field(
+        200, ge=1, description="Most due orders one sweep works through."
+    )
+
     provider_idle_minutes: int = Field(
         30, ge=1, description="Minutes without activity after which an online provider goes offline."
     )

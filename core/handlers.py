@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.catalog import handlers as catalog
+from core.booking import handlers as booking
 from core.identity import handlers as identity
 from core.messagebus import Handler
 from core.reviews import handlers as reviews
@@ -29,3 +30,4 @@ def _merge(commands: dict[type[Command], Handler], events: dict[type[Event], lis
 _merge(identity.COMMAND_HANDLERS, identity.EVENT_HANDLERS)
 _merge(catalog.COMMAND_HANDLERS, catalog.EVENT_HANDLERS)
 _merge(reviews.COMMAND_HANDLERS, reviews.EVENT_HANDLERS)
+_merge(booking.COMMAND_HANDLERS, booking.EVENT_HANDLERS)
