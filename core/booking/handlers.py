@@ -192,7 +192,7 @@ async def book_order(cmd: c.BookOrder, uow: Any, clock: Clock, directory: Direct
         start = _utc(cmd.start)
         end = start + duration
         busy = await uow.orders.busy_intervals(provider.id, start - BUSY_MARGIN, end + BUSY_MARGIN)
-        await directory.check_slot(uow, provider.id, start, end, now, busy)
+        await _check_slot(uow, directory, provider.id, start, end, now, busy)
     _check_place(category.kind, cmd.address, cmd.place)
     zero = Money.zero(offer.unit_price.currency)
     total = offer.unit_price * cmd.units
@@ -441,13 +441,24 @@ async def propose_reschedule(cmd: c.ProposeReschedule, uow: Any, clock: Clock,
     return order
 
 
+async def _check_slot(uow: Any, directory: Directory, provider_id: int, start: datetime,
+                      end: datetime, now: datetime, busy: list[tuple[datetime, datetime]]) -> None:
+    try:
+        await directory.check_slot(uow, provider_id, start, end, now, busy)
+    except DomainError as error:
+        # Someone else's booking holds that time: to the customer, the slot is gone.
+        if error.key == "error.availability.busy":
+            raise DomainError("error.booking.slot_gone") from error
+        raise
+
+
 async def _check_new_time(uow: Any, directory: Directory, order: Order, start: datetime,
                           now: datetime) -> None:
     assert order.provider_id is not None and order.duration is not None
     end = start + order.duration
     busy = await uow.orders.busy_intervals(order.provider_id, start - BUSY_MARGIN,
                                            end + BUSY_MARGIN, exclude_order_id=order.id)
-    await directory.check_slot(uow, order.provider_id, start, end, now, busy)
+    await _check_slot(uow, directory, order.provider_id, start, end, now, busy)
 
 
 async def answer_reschedule(cmd: c.AnswerReschedule, uow: Any, clock: Clock,
