@@ -69,18 +69,38 @@ def db_current() -> None:
 @app.command("run")
 def run() -> None:
     """Serve the bots (Telegram and/or WeChat) with the configured settings."""
+    import asyncio
+
+    from app.telegram import check_telegram_settings, run_telegram
+
     settings = Settings()
     try:
         settings.check_secrets()
+        if settings.telegram_enabled:
+            check_telegram_settings(settings)
     except ConfigurationError as error:
         typer.echo(f"cannot start: {error}", err=True)
         raise typer.Exit(2) from error
-    typer.echo(
-        "yueban run: the chat adapters are not part of this build yet; "
-        "storage, catalog and the admin CLI are ready (see `yueban admin --help`).",
-        err=True,
-    )
-    raise typer.Exit(3)
+    if not settings.telegram_enabled:
+        if settings.wechat_enabled:
+            typer.echo(
+                "cannot start: YUEBAN_WECHAT_APP_ID is set, but `yueban run` serves only "
+                "Telegram in this build; set YUEBAN_TELEGRAM_TOKEN to run the Telegram bot.",
+                err=True,
+            )
+        else:
+            typer.echo(
+                "cannot start: no chat channel is configured; set YUEBAN_TELEGRAM_TOKEN "
+                "(a token from @BotFather) to run the Telegram bot.",
+                err=True,
+            )
+        raise typer.Exit(3)
+    if settings.wechat_enabled:
+        typer.echo("note: the WeChat channel is not served by `yueban run` in this build.", err=True)
+    logging.getLogger().setLevel(settings.log_level.upper())
+    mode = "webhook" if settings.telegram_webhook_url else "long polling"
+    typer.echo(f"yueban run: Telegram bot ({mode}) on {settings.http_host}:{settings.http_port}")
+    asyncio.run(run_telegram(settings))
 
 
 @app.command("demo")

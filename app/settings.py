@@ -65,6 +65,17 @@ class Settings(BaseSettings):
     telegram_admin_chat_id: int | None = Field(
         None, description="Operator group chat id for applications, disputes, withdrawals."
     )
+    telegram_messages_per_second: float = Field(
+        30.0,
+        gt=0,
+        description="Outbound pace of the bot across all chats (Telegram allows about 30/s).",
+    )
+    telegram_user_updates_per_second: float = Field(
+        3.0, gt=0, description="Updates one Telegram user may send per second before throttling."
+    )
+    telegram_user_updates_burst: int = Field(
+        10, ge=1, description="Updates one Telegram user may send at once before throttling."
+    )
 
     wechat_app_id: str | None = Field(None, description="Official account AppID.")
     wechat_app_secret: SecretStr | None = Field(None, description="Official account AppSecret.")

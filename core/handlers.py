@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core import notices
 from core.catalog import handlers as catalog
 from core.booking import handlers as booking
 from core.identity import handlers as identity
@@ -31,3 +32,4 @@ _merge(identity.COMMAND_HANDLERS, identity.EVENT_HANDLERS)
 _merge(catalog.COMMAND_HANDLERS, catalog.EVENT_HANDLERS)
 _merge(reviews.COMMAND_HANDLERS, reviews.EVENT_HANDLERS)
 _merge(booking.COMMAND_HANDLERS, booking.EVENT_HANDLERS)
+_merge(notices.COMMAND_HANDLERS, notices.EVENT_HANDLERS)

@@ -57,8 +57,11 @@ def has_text(key: str, locale: str) -> bool:
     return _translations(normalize_locale(locale)).gettext(key) != key
 
 
-def gettext(key: str, locale: str | None = None, **params: Any) -> str:
-    """The text for `key` in `locale`, with `{placeholders}` filled; the key itself if missing."""
+def gettext(key: str, locale: str | None = None, /, **params: Any) -> str:
+    """The text for `key` in `locale`, with `{placeholders}` filled; the key itself if missing.
+
+    `key` and `locale` are positional-only so a parameter may itself be called `locale`.
+    """
     text = _translations(normalize_locale(locale)).gettext(key)
     if not params:
         return text

@@ -1,0 +1,100 @@
+"""Building the Bot (session, API server, outbound limiter) and the Dispatcher (middlewares,
+router tree, error boundary, workflow data).
+
+Every update passes, in order: aiogram's error boundary and user context, deduplication by
+`update_id`, per-user throttling, the actor lookup, then the router tree. Handlers get the
+bus as `bus` and the actor cache as `actor_cache` from the dispatcher's workflow data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+
+from bots.telegram import errors
+from bots.telegram.dedup import DeduplicationMiddleware, InMemoryDeduplicator, UpdateDeduplicator
+from bots.telegram.handlers import build_router_tree
+from bots.telegram.middlewares import ActorCache, ActorMiddleware
+from bots.telegram.ratelimit import (
+    InProcessRateLimiter,
+    OutboundLimits,
+    OutboundRateLimitMiddleware,
+    RateLimiter,
+)
+from bots.telegram.throttling import ThrottleLimits, ThrottlingMiddleware
+from core.messagebus import MessageBus
+
+PRODUCTION_API_BASE = "https://api.telegram.org"
+
+
+class BotApiSession(AiohttpSession):
+    """aiogram's session; closing it waits for TLS sockets only when there are any.
+
+    aiogram pauses 250 ms on close so TLS connections can shut down cleanly; a Bot API
+    server on plain HTTP (a self-hosted one on the same host, the local stand-in) has none.
+    """
+
+    def __init__(self, api_base: str) -> None:
+        super().__init__(api=TelegramAPIServer.from_base(api_base))
+        self._tls = api_base.lower().startswith("https:")
+
+    async def close(self) -> None:
+        if self._tls:
+            await super().close()
+        elif self._session is not None and not self._session.closed:
+            await self._session.close()
+
+
+def build_bot(
+    token: str,
+    *,
+    api_base: str = PRODUCTION_API_BASE,
+    limiter: RateLimiter | None = None,
+    limits: OutboundLimits | None = None,
+) -> Bot:
+    """A Bot talking to `api_base` (Telegram, a self-hosted Bot API server, or the stand-in),
+    with every send paced by the outbound limiter."""
+    session = BotApiSession(api_base)
+    session.middleware(OutboundRateLimitMiddleware(limiter or InProcessRateLimiter(), limits))
+    return Bot(token, session=session)
+
+
+@dataclass
+class DispatcherParts:
+    """What the dispatcher shares with the rest of the process (and tests look at)."""
+
+    deduplication: DeduplicationMiddleware
+    throttling: ThrottlingMiddleware
+    actor_cache: ActorCache = field(default_factory=ActorCache)
+
+
+def build_dispatcher(
+    bus: MessageBus,
+    *,
+    storage: BaseStorage | None = None,
+    deduplicator: UpdateDeduplicator | None = None,
+    limiter: RateLimiter | None = None,
+    throttle: ThrottleLimits | None = None,
+    actor_cache: ActorCache | None = None,
+) -> Dispatcher:
+    """The dispatcher with Yueban's middlewares and routers; `dp["parts"]` holds its pieces."""
+    dispatcher = Dispatcher(storage=storage or MemoryStorage())
+    parts = DispatcherParts(
+        deduplication=DeduplicationMiddleware(deduplicator or InMemoryDeduplicator()),
+        throttling=ThrottlingMiddleware(limiter or InProcessRateLimiter(), throttle),
+        actor_cache=actor_cache or ActorCache(),
+    )
+    dispatcher["bus"] = bus
+    dispatcher["actor_cache"] = parts.actor_cache
+    dispatcher["parts"] = parts
+    dispatcher.update.outer_middleware(parts.deduplication)
+    dispatcher.update.outer_middleware(parts.throttling)
+    dispatcher.update.outer_middleware(ActorMiddleware(bus, parts.actor_cache))
+    dispatcher.include_router(errors.router())
+    dispatcher.include_router(build_router_tree())
+    return dispatcher

@@ -1,0 +1,36 @@
+"""The router tree: one router per feature, the fallback last.
+
+Routers are built by functions (a router can belong to one parent only, and tests build many
+dispatchers). Product flows add their router to `FEATURES` in the order they should match;
+`fallback` stays last so anything unmatched gets a clear answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiogram import Router
+from aiogram.types import BotCommand
+
+from bots.i18n import gettext
+from bots.telegram.handlers import fallback, settings, start
+
+FEATURES: list[Callable[[], Router]] = [start.router, settings.router]
+
+# The commands shown in Telegram's menu, in the order shown.
+MENU_COMMANDS = ("start", "language", "help")
+
+
+def build_router_tree() -> Router:
+    root = Router(name="yueban")
+    for make in FEATURES:
+        root.include_router(make())
+    root.include_router(fallback.router())
+    return root
+
+
+def menu_commands(locale: str) -> list[BotCommand]:
+    return [
+        BotCommand(command=name, description=gettext(f"tg.command.{name}", locale))
+        for name in MENU_COMMANDS
+    ]

@@ -1,0 +1,300 @@
+"""Outbound rate limiting: pace messages under Telegram's flood limits and wait out 429s.
+
+Telegram allows about 30 messages per second per bot, about one per second in a private
+chat (short bursts tolerated) and 20 per minute in a group
+(https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this). Going
+over earns a 429 with `retry_after`, so we pace ourselves instead: every message-sending
+call reserves a slot under the bot's limit and the chat's limit and sleeps until the slot.
+
+The limits are GCRA cells (a token bucket kept as one "theoretical arrival time" per key):
+a reservation never fails, it says how long to wait, so concurrent senders queue up fairly.
+`InProcessRateLimiter` keeps them in memory (one worker); `RedisRateLimiter` keeps them in
+Redis with one Lua script per decision, so every worker of one bot shares one budget.
+
+`OutboundRateLimitMiddleware` is an aiogram session middleware: it paces every send,
+and when Telegram still answers 429 it waits `retry_after`, pushes that chat's budget back
+for the other senders, and tries again, so no message is dropped for flood control.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.exceptions import TelegramRetryAfter
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import TelegramType
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+    from aiogram.methods import Response
+    from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """`burst` cells at once, then one every `interval` seconds, for `key`."""
+
+    key: str
+    interval: float
+    burst: int
+
+    @property
+    def tolerance(self) -> float:
+        return (self.burst - 1) * self.interval
+
+    @classmethod
+    def per_second(cls, key: str, rate: float, burst: int) -> Rule:
+        if rate <= 0 or burst < 1:
+            raise ValueError("a rate limit needs a positive rate and a burst of at least 1")
+        return cls(key, 1.0 / rate, burst)
+
+
+class RateLimiter(Protocol):
+    async def reserve(self, rules: Sequence[Rule], cost: int = 1) -> float:
+        """Take `cost` cells under every rule; returns the seconds to wait before acting."""
+        ...
+
+    async def try_acquire(self, rules: Sequence[Rule], cost: int = 1) -> float:
+        """Take the cells only if free now: 0.0 when taken, else the seconds until they are."""
+        ...
+
+    async def penalize(self, rules: Sequence[Rule], seconds: float) -> None:
+        """Nothing passes `rules` for `seconds` (after a 429 from the server)."""
+        ...
+
+
+def _start_time(tat: float, now: float, rule: Rule, cost: int) -> float:
+    # A cost above the burst could never pass; let it drain the whole burst instead.
+    cost = min(cost, rule.burst)
+    return max(now, tat + (cost - 1) * rule.interval - rule.tolerance)
+
+
+class InProcessRateLimiter:
+    """GCRA cells in this process's memory."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._tat: dict[str, float] = {}
+        self._decisions = 0
+
+    def _decide(self, rules: Sequence[Rule], cost: int, *, reserve_if_late: bool) -> float:
+        now = self._clock()
+        tats = [max(self._tat.get(rule.key, now), now) for rule in rules]
+        start = max(
+            (_start_time(tat, now, rule, cost) for tat, rule in zip(tats, rules, strict=True)),
+            default=now,
+        )
+        wait = start - now
+        if wait > 0 and not reserve_if_late:
+            return wait
+        for tat, rule in zip(tats, rules, strict=True):
+            self._tat[rule.key] = max(tat, start) + min(cost, rule.burst) * rule.interval
+        self._purge(now)
+        return wait
+
+    def _purge(self, now: float) -> None:
+        # Keys whose arrival time has passed hold no information; drop them now and then so
+        # one message to each of a million chats does not keep a million entries.
+        self._decisions += 1
+        if self._decisions % 10_000 == 0:
+            self._tat = {key: tat for key, tat in self._tat.items() if tat > now}
+
+    async def reserve(self, rules: Sequence[Rule], cost: int = 1) -> float:
+        return self._decide(rules, cost, reserve_if_late=True)
+
+    async def try_acquire(self, rules: Sequence[Rule], cost: int = 1) -> float:
+        return self._decide(rules, cost, reserve_if_late=False)
+
+    async def penalize(self, rules: Sequence[Rule], seconds: float) -> None:
+        until = self._clock() + seconds
+        for rule in rules:
+            self._tat[rule.key] = max(self._tat.get(rule.key, until), until)
+
+
+# KEYS: the rule keys. ARGV: mode ("reserve" | "try" | "penalize"), cost or seconds, then
+# interval and tolerance per key. Redis's own clock keeps every worker on one time line.
+_GCRA_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local mode = ARGV[1]
+local amount = tonumber(ARGV[2])
+if mode == 'penalize' then
+  for i, key in ipairs(KEYS) do
+    local stored = redis.call('GET', key)
+    local tat = stored and tonumber(stored) or now
+    tat = math.max(tat, now + amount)
+    redis.call('SET', key, tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+  end
+  return '0'
+end
+local start = now
+local tats = {}
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[1 + 2 * i])
+  local tolerance = tonumber(ARGV[2 + 2 * i])
+  local burst = math.floor(tolerance / interval + 0.5) + 1
+  local cost = math.min(amount, burst)
+  local stored = redis.call('GET', key)
+  local tat = stored and tonumber(stored) or now
+  if tat < now then tat = now end
+  tats[i] = tat
+  local earliest = tat + (cost - 1) * interval - tolerance
+  if earliest > start then start = earliest end
+end
+local wait = start - now
+if mode == 'try' and wait > 0 then
+  return tostring(wait)
+end
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[1 + 2 * i])
+  local tolerance = tonumber(ARGV[2 + 2 * i])
+  local burst = math.floor(tolerance / interval + 0.5) + 1
+  local tat = math.max(tats[i], start) + math.min(amount, burst) * interval
+  redis.call('SET', key, tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+end
+return tostring(wait)
+"""
+
+
+class RedisRateLimiter:
+    """GCRA cells in Redis, shared by every worker; one round trip per decision."""
+
+    def __init__(self, redis: Redis, *, prefix: str = "yueban:tg:rate:") -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._script = redis.register_script(_GCRA_SCRIPT)
+
+    async def _run(self, mode: str, rules: Sequence[Rule], amount: float) -> float:
+        if not rules:
+            return 0.0
+        args: list[Any] = [mode, amount]
+        for rule in rules:
+            args.extend([repr(rule.interval), repr(rule.tolerance)])
+        result = await self._script(keys=[self._prefix + r.key for r in rules], args=args)
+        return float(result.decode() if isinstance(result, bytes) else result)
+
+    async def reserve(self, rules: Sequence[Rule], cost: int = 1) -> float:
+        return await self._run("reserve", rules, cost)
+
+    async def try_acquire(self, rules: Sequence[Rule], cost: int = 1) -> float:
+        return await self._run("try", rules, cost)
+
+    async def penalize(self, rules: Sequence[Rule], seconds: float) -> None:
+        await self._run("penalize", rules, seconds)
+
+
+@dataclass(frozen=True)
+class OutboundLimits:
+    """Our own pace, a little under Telegram's so bursts of network jitter stay legal."""
+
+    per_bot_per_second: float = 30.0
+    per_bot_burst: int = 5
+    per_chat_per_second: float = 1.0
+    per_chat_burst: int = 3
+    per_group_per_minute: float = 20.0
+    per_group_burst: int = 3
+
+    def rules(self, bot_id: int, chat_id: int | str) -> list[Rule]:
+        return [
+            Rule.per_second(f"{bot_id}:bot", self.per_bot_per_second, self.per_bot_burst),
+            self.chat_rule(bot_id, chat_id),
+        ]
+
+    def chat_rule(self, bot_id: int, chat_id: int | str) -> Rule:
+        key = f"{bot_id}:chat:{chat_id}"
+        if is_private_chat(chat_id):
+            return Rule.per_second(key, self.per_chat_per_second, self.per_chat_burst)
+        return Rule.per_second(key, self.per_group_per_minute / 60.0, self.per_group_burst)
+
+
+def is_private_chat(chat_id: int | str) -> bool:
+    """Private chats have the user's (positive) id; groups and channels are negative or @name."""
+    try:
+        return int(chat_id) > 0
+    except ValueError:
+        return False
+
+
+# Calls that put a message into a chat; chat actions, edits and answers are not counted.
+_SENDING_METHODS = frozenset(
+    {"copyMessage", "copyMessages", "forwardMessage", "forwardMessages"}
+)
+
+
+def message_cost(method: TelegramMethod[Any]) -> int:
+    """How many messages `method` puts into a chat (0 for calls that send none)."""
+    name = method.__api_method__
+    if name == "sendChatAction" or not (name.startswith("send") or name in _SENDING_METHODS):
+        return 0
+    if name == "sendMediaGroup":
+        return max(1, len(getattr(method, "media", ()) or ()))
+    if name in {"copyMessages", "forwardMessages"}:
+        return max(1, len(getattr(method, "message_ids", ()) or ()))
+    return 1
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class OutboundRateLimitMiddleware(BaseRequestMiddleware):
+    """Paces sends through a RateLimiter and retries after Telegram's 429 `retry_after`."""
+
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        limits: OutboundLimits | None = None,
+        *,
+        max_retries: int = 10,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.limiter = limiter
+        self.limits = limits or OutboundLimits()
+        self.max_retries = max_retries
+        self.sleep = sleep
+        self.retries = 0  # 429s waited out, for monitoring and tests
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        chat_id = getattr(method, "chat_id", None)
+        cost = message_cost(method) if chat_id is not None else 0
+        attempt = 0
+        while True:
+            if cost:
+                wait = await self.limiter.reserve(self.limits.rules(bot.id, chat_id), cost)
+                if wait > 0:
+                    await self.sleep(wait)
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as error:
+                attempt += 1
+                if attempt > self.max_retries:
+                    raise
+                self.retries += 1
+                log.warning(
+                    "429 on %s (chat %s): waiting %s s, retry %d",
+                    method.__api_method__, chat_id, error.retry_after, attempt,
+                )
+                if chat_id is not None:
+                    rule = self.limits.chat_rule(bot.id, chat_id)
+                    await self.limiter.penalize([rule], float(error.retry_after))
+                await self.sleep(float(error.retry_after))
+
+
+def seconds_to_whole(value: float) -> int:
+    return max(1, math.ceil(value))

@@ -1,0 +1,170 @@
+"""Notice deliveries on SQL (`uow.notice_deliveries`, typed by `core.notices.NoticeDeliveries`).
+
+Planning inserts with ON CONFLICT DO NOTHING on the delivery key, so a second planner of
+the same event adds nothing. Claiming moves due `pending` rows to `sending` in the
+claimer's transaction: PostgreSQL lets concurrent claimers skip locked rows, SQLite runs
+claimers one after the other (BEGIN IMMEDIATE), and the `status = 'pending'` guard on the
+UPDATE means a row is handed out once either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from core.notices import (
+    Delivery,
+    DeliveryKey,
+    DeliveryStatus,
+    notice_from_json,
+    notice_to_json,
+)
+from storage.repositories.base import SqlRepository
+from storage.tables.notifications import notice_deliveries as table
+
+
+class SqlNoticeDeliveries(SqlRepository):
+    async def plan(self, delivery: Delivery, at: datetime) -> bool:
+        key = delivery.key
+        statement = (
+            self.insert(table)
+            .values(
+                event_id=key.event_id,
+                user_id=key.user_id,
+                notice_seq=key.notice_seq,
+                platform=key.platform,
+                chat_id=delivery.chat_id,
+                locale=delivery.locale,
+                timezone=delivery.timezone,
+                notice_key=delivery.notice.key[:200],
+                notice=notice_to_json(delivery.notice),
+                status=DeliveryStatus.PENDING,
+                attempts=0,
+                next_attempt_at=delivery.next_attempt_at or at,
+                created_at=at,
+                updated_at=at,
+            )
+            .on_conflict_do_nothing(
+                index_elements=["event_id", "user_id", "notice_seq", "platform"]
+            )
+        )
+        result = await self.connection.execute(statement)
+        return bool(result.rowcount == 1)
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Delivery]:
+        query = (
+            sa.select(table.c.id)
+            .where(table.c.status == DeliveryStatus.PENDING, table.c.next_attempt_at <= now)
+            .order_by(table.c.id)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list((await self.connection.execute(query)).scalars())
+        if not ids:
+            return []
+        await self.connection.execute(
+            table.update()
+            .where(table.c.id.in_(ids), table.c.status == DeliveryStatus.PENDING)
+            .values(status=DeliveryStatus.SENDING, attempts=table.c.attempts + 1, updated_at=now)
+        )
+        rows = (
+            await self.connection.execute(
+                sa.select(table)
+                .where(table.c.id.in_(ids), table.c.status == DeliveryStatus.SENDING)
+                .order_by(table.c.id)
+            )
+        ).all()
+        return [_delivery(row) for row in rows]
+
+    async def mark_sent(self, sent: Mapping[int, str | None], at: datetime) -> None:
+        if not sent:
+            return
+        # One executemany for the whole batch.
+        await self.connection.execute(
+            table.update()
+            .where(table.c.id == sa.bindparam("delivery_id"), table.c.status == DeliveryStatus.SENDING)
+            .values(
+                status=DeliveryStatus.SENT,
+                channel_message_id=sa.bindparam("message_id"),
+                failure=None,
+                updated_at=at,
+            ),
+            [{"delivery_id": d, "message_id": m} for d, m in sent.items()],
+        )
+
+    async def retry_later(self, delivery_id: int, next_attempt_at: datetime, at: datetime) -> None:
+        await self.connection.execute(
+            table.update()
+            .where(table.c.id == delivery_id, table.c.status == DeliveryStatus.SENDING)
+            .values(status=DeliveryStatus.PENDING, next_attempt_at=next_attempt_at, updated_at=at)
+        )
+
+    async def get(self, delivery_id: int) -> Delivery | None:
+        row = (
+            await self.connection.execute(
+                self.for_update(sa.select(table).where(table.c.id == delivery_id))
+            )
+        ).first()
+        return _delivery(row) if row else None
+
+    async def close_failed(self, delivery_id: int, failure: str, at: datetime) -> bool:
+        result = await self.connection.execute(
+            table.update()
+            .where(
+                table.c.id == delivery_id,
+                table.c.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+            )
+            .values(status=DeliveryStatus.FAILED, failure=failure, updated_at=at)
+        )
+        return bool(result.rowcount == 1)
+
+    async def stuck_sending(self, before: datetime, limit: int) -> list[Delivery]:
+        rows = (
+            await self.connection.execute(
+                sa.select(table)
+                .where(table.c.status == DeliveryStatus.SENDING, table.c.updated_at < before)
+                .order_by(table.c.id)
+                .limit(limit)
+            )
+        ).all()
+        return [_delivery(row) for row in rows]
+
+    async def of_event(self, event_id: str) -> list[Delivery]:
+        rows = (
+            await self.connection.execute(
+                sa.select(table).where(table.c.event_id == event_id).order_by(table.c.id)
+            )
+        ).all()
+        return [_delivery(row) for row in rows]
+
+    async def of_user(self, user_id: int, limit: int = 50) -> list[Delivery]:
+        rows = (
+            await self.connection.execute(
+                sa.select(table)
+                .where(table.c.user_id == user_id)
+                .order_by(table.c.id.desc())
+                .limit(limit)
+            )
+        ).all()
+        return [_delivery(row) for row in rows]
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id,
+        key=DeliveryKey(row.event_id, row.user_id, row.notice_seq, row.platform),
+        chat_id=row.chat_id,
+        locale=row.locale,
+        timezone=row.timezone,
+        notice=notice_from_json(row.user_id, row.notice),
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        failure=row.failure,
+        channel_message_id=row.channel_message_id,
+        updated_at=row.updated_at,
+    )
