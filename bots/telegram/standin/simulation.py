@@ -53,7 +53,8 @@ class CallbackTap:
 
     async def answer(self, within: float = 5.0) -> dict[str, Any]:
         try:
-            await asyncio.wait_for(self._state.answered.wait(), within)
+            async with asyncio.timeout(within):
+                await self._state.answered.wait()
         except TimeoutError:
             raise TimeoutError(f"callback query {self.id} was not answered in {within} s")\
                 from None
@@ -401,7 +402,8 @@ class SimUser:
         world.emit("pre_checkout_query", query)
         wait = world.pre_checkout_timeout if within is None else within
         try:
-            ok, error_message = await asyncio.wait_for(asyncio.shield(answer), wait)
+            async with asyncio.timeout(wait):
+                ok, error_message = await asyncio.shield(answer)
         except TimeoutError:
             world.pre_checkouts.pop(query["id"], None)
             answer.cancel()

@@ -46,6 +46,9 @@ class WebhookDelivery:
         self.max_workers = max_workers
         self._session: aiohttp.ClientSession | None = None
         self._workers: dict[str, list[asyncio.Task[None]]] = {}
+        # Workers also stop on their own when their generation is over, so a stop never
+        # depends on a cancellation arriving.
+        self._generation: dict[str, int] = {}
 
     def webhook_changed(self, world: BotWorld) -> None:
         self._stop(world)
@@ -53,18 +56,24 @@ class WebhookDelivery:
         if config is None:
             return
         count = max(1, min(config.max_connections, self.max_workers))
+        generation = self._generation.get(world.token, 0)
         self._workers[world.token] = [
-            asyncio.create_task(self._worker(world, config), name=f"webhook-{world.bot_id}-{i}")
+            asyncio.create_task(self._worker(world, config, generation),
+                                name=f"webhook-{world.bot_id}-{i}")
             for i in range(count)
         ]
 
     def _stop(self, world: BotWorld) -> None:
+        self._generation[world.token] = self._generation.get(world.token, 0) + 1
+        world.updates_changed.notify()
         for task in self._workers.pop(world.token, []):
             task.cancel()
         for entry in world.pending:
             entry.in_flight = False
 
     async def close(self) -> None:
+        for token in self._workers:
+            self._generation[token] = self._generation.get(token, 0) + 1
         tasks = [task for tasks in self._workers.values() for task in tasks]
         self._workers.clear()
         for task in tasks:
@@ -84,9 +93,9 @@ class WebhookDelivery:
             )
         return self._session
 
-    async def _worker(self, world: BotWorld, config: WebhookConfig) -> None:
+    async def _worker(self, world: BotWorld, config: WebhookConfig, generation: int) -> None:
         loop = asyncio.get_running_loop()
-        while world.webhook is config:
+        while world.webhook is config and self._generation.get(world.token, 0) == generation:
             entry, wait = _claim(world.pending, loop.time())
             if entry is None:
                 await world.updates_changed.wait(wait)

@@ -38,8 +38,11 @@ class Signal:
     async def wait(self, within: float | None) -> None:
         if self._event is None:
             self._event = asyncio.Event()
+        # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancellation that
+        # arrives as the event fires (https://github.com/python/cpython/issues/86296).
         try:
-            await asyncio.wait_for(self._event.wait(), within)
+            async with asyncio.timeout(within):
+                await self._event.wait()
         except TimeoutError:
             pass
 
