@@ -13,6 +13,7 @@ from core.identity.commands import GrantRole, RegisterFromChannel
 from core.shared.money import Money
 
 PEOPLE_SQUARE = GeoPoint(31.2304, 121.4737)  # Shanghai
+CERTIFIED = (DocumentKind.ID_PHOTO, DocumentKind.CERTIFICATE)
 
 
 async def register(runtime: Runtime, external_id: str, *roles: str, name: str = "") -> int:
@@ -47,6 +48,7 @@ def application(
     location: GeoPoint | None = None,
     radius_km: int | None = None,
     blocked: frozenset[date] = frozenset(),
+    venue_id: int | None = None,
     actor_id: int | None = None,
 ) -> SubmitApplication:
     return SubmitApplication(
@@ -60,6 +62,7 @@ def application(
             tags=tags,
             location=location,
             service_radius_km=radius_km,
+            venue_id=venue_id,
         ),
         offers=(
             OfferDraft(
