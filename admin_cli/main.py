@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from admin_cli import reviews, users
+
 admin_app = typer.Typer(help="Operate the platform: users, providers, catalog, orders, money.",
                         no_args_is_help=True)
 
 # Each area mounts its sub-app here (one line per area), e.g.:
 # from admin_cli import users; admin_app.add_typer(users.app, name="users")
+admin_app.add_typer(users.app, name="users")
+admin_app.add_typer(reviews.app, name="reviews")
