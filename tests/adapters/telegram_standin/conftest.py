@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -59,6 +59,16 @@ async def polling(dispatcher: Dispatcher, bot: Bot, **options: Any) -> AsyncIter
         with contextlib.suppress(RuntimeError):
             await dispatcher.stop_polling()
         await asyncio.wait_for(task, 5)
+
+
+async def eventually(condition: Callable[[], bool], within: float = 3.0) -> None:
+    """Wait until ``condition()`` holds; fail the test if it does not within ``within`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {within} s")
+        await asyncio.sleep(0.01)
 
 
 def free_port() -> int:
