@@ -203,7 +203,7 @@ async def test_rejecting_refunds_in_full_and_suggests_others(world: World) -> No
                                                     reason="fully booked"))
     assert rejected.state is OrderState.REJECTED
     kind, refund, _ = world.payments.outcome(order.id)
-    assert (kind, refund) == ("release", Money(10000, "CNY"))
+    assert (kind, refund) == ("void", Money(10000, "CNY"))
     event = next(e for e in await world.events() if e.name == "OrderRejected")
     assert event.alternatives == (5,)  # type: ignore[attr-defined]
 

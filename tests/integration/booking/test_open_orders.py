@@ -120,7 +120,7 @@ async def test_an_open_order_nobody_takes_expires_and_is_refunded(world: World) 
     await sweep_due_orders(world.bus, world.clock.now())
     expired = await world.order(order.id)
     assert expired.state is OrderState.EXPIRED
-    assert world.payments.outcome(order.id)[:2] == ("release", Money(12000, "CNY"))
+    assert world.payments.outcome(order.id)[:2] == ("void", Money(12000, "CNY"))
     assert world.directory.strikes == {}, "nobody is blamed for an open order nobody took"
 
 

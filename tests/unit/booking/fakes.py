@@ -220,9 +220,9 @@ class FakePayments:
         if kept.is_positive() and provider_id is None:
             raise DomainError("error.wallet.fee_needs_provider")
         split = self._split(kept, commission_bps, venue_share_bps)
-        escrow.outcome = ("release", refund, split)
-        self.effects.append(("void" if not kept.is_positive() else "release", order_id,
-                             refund.amount))
+        kind = "release" if kept.is_positive() else "void"
+        escrow.outcome = (kind, refund, split)
+        self.effects.append((kind, order_id, refund.amount))
         return split
 
     async def tip(self, uow: Any, *, order_id: int, customer_id: int, provider_id: int,
