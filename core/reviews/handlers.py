@@ -80,16 +80,14 @@ async def refresh_provider_rating(uow: UnitOfWork, provider_id: int) -> RatingSu
     summary = summarise(
         provider_id, ReviewSide.CUSTOMER.value, await uow.reviews.sums(provider_id, ReviewSide.CUSTOMER)
     )
-    providers = getattr(uow, "providers", None)
-    if providers is not None and hasattr(providers, "set_rating_stats"):
-        try:
-            await providers.set_rating_stats(
-                provider_id, summary.count, summary.average or 0.0, summary.bayesian
-            )
-        except NotFound:
-            # Someone reviewed as a provider who has no catalog profile (it was never
-            # approved, or is gone): the review stands; there is simply nothing to rank.
-            log.warning("rating of user %s not ranked: no provider profile", provider_id)
+    try:
+        await uow.providers.set_rating_stats(
+            provider_id, summary.count, summary.average or 0.0, summary.bayesian
+        )
+    except NotFound:
+        # The reviewed provider has no catalog profile (any more): the review stands;
+        # there is simply nothing to rank.
+        log.warning("rating of user %s not ranked: no provider profile", provider_id)
     return summary
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -209,3 +210,16 @@ async def test_ratings_average_over_many_orders_newest_review_first(
     assert rating.distribution == {1: 0, 2: 0, 3: 1, 4: 1, 5: 1}
     page = await runtime.bus.handle(ListProviderReviews(provider_id=provider.id, limit=2))
     assert page.total == 3 and [r.rating for r in page.reviews] == [3, 4]
+
+
+async def test_two_simultaneous_submissions_leave_one_review(runtime: Runtime, people) -> None:  # type: ignore[no-untyped-def]
+    customer, provider, _ = people
+    results = await asyncio.gather(
+        runtime.bus.handle(review(7, customer, 5, idempotency_key="tg:1")),
+        runtime.bus.handle(review(7, customer, 1, idempotency_key="tg:2")),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, DomainError)]
+    assert len(refused) == 1 and refused[0].key == "error.review.already_submitted"
+    assert await review_rows(runtime) == 1
+    assert (await runtime.bus.handle(GetProviderRating(provider_id=provider.id))).count == 1
