@@ -18,6 +18,8 @@ from core.identity.policy import IdentityPolicy
 from core.messagebus import MessageBus
 from core.reviews.policy import ReviewPolicy
 from core.shared.clock import Clock, SystemClock
+from core.wallet.gateways import ManualPayouts, PaymentGateways, SandboxGateway
+from core.wallet.policy import WalletPolicy
 from storage.db import create_engine
 from storage.repositories.identity import FernetCipher, use_cipher
 from storage.uow import SqlUnitOfWork, unit_of_work_factory
@@ -36,6 +38,28 @@ class Runtime:
         await self.engine.dispose()
 
 
+def build_gateways(settings: Settings) -> PaymentGateways:
+    """The payment gateways this deployment offers (see core/wallet/gateways.py)."""
+    gateways = PaymentGateways([ManualPayouts()])
+    sandbox = settings.sandbox_payments if settings.sandbox_payments is not None else settings.is_demo
+    if sandbox:
+        gateways.register(SandboxGateway())
+    if settings.wechat_pay_mch_id and settings.wechat_app_id and settings.wechat_pay_api_key:
+        from bots.wechat.pay import WeChatPayGateway
+
+        gateways.register(WeChatPayGateway(
+            app_id=settings.wechat_app_id,
+            mch_id=settings.wechat_pay_mch_id,
+            api_key=settings.wechat_pay_api_key.get_secret_value(),
+            notify_url=settings.wechat_pay_notify_url or "",
+            api_base=settings.wechat_pay_api_base,
+            client_ip=settings.wechat_pay_client_ip,
+            cert_path=settings.wechat_pay_cert_path,
+            key_path=settings.wechat_pay_key_path,
+        ))
+    return gateways
+
+
 def build_dependencies(settings: Settings, clock: Clock) -> dict[str, Any]:
     """What handlers may ask for by parameter name. Areas add their policies and ports."""
     dependencies: dict[str, Any] = {"clock": clock}
@@ -49,6 +73,15 @@ def build_dependencies(settings: Settings, clock: Clock) -> dict[str, Any]:
     # booking: identity and catalog through the directory, money through the wallet api
     dependencies["directory"] = CatalogDirectory()
     dependencies["payments"] = WalletPayments()
+    # wallet: its rules, and the gateways (the Telegram adapter registers its own at start)
+    dependencies["wallet_policy"] = WalletPolicy(
+        settlement_days=settings.settlement_days,
+        tip_commission_bps=settings.tip_commission_bps,
+        withdrawal_fee_bps=settings.withdrawal_fee_bps,
+        withdrawal_min=dict(settings.withdrawal_min),
+        withdrawal_daily_limit=dict(settings.withdrawal_daily_limit),
+    )
+    dependencies["payment_gateways"] = build_gateways(settings)
     dependencies["strike_rules"] = StrikeRules(
         provider_suspend_at=settings.booking_provider_suspend_strikes,
         customer_ban_at=settings.booking_customer_ban_strikes,

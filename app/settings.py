@@ -91,6 +91,39 @@ class Settings(BaseSettings):
     wechat_pay_api_base: str = Field(
         "https://api.mch.weixin.qq.com", description="WeChat Pay API server."
     )
+    wechat_pay_notify_url: str | None = Field(
+        None, description="Public URL of POST /pay/wechat/notify that WeChat Pay calls back."
+    )
+    wechat_pay_cert_path: str | None = Field(
+        None, description="Merchant API certificate (PEM) for WeChat Pay refunds."
+    )
+    wechat_pay_key_path: str | None = Field(
+        None, description="Merchant API private key (PEM) for WeChat Pay refunds."
+    )
+    wechat_pay_client_ip: str = Field(
+        "127.0.0.1", description="This server's IP, sent as spbill_create_ip to WeChat Pay."
+    )
+
+    sandbox_payments: bool | None = Field(
+        None, description="Offer the sandbox (test) payment gateway; by default only in demo mode."
+    )
+    settlement_days: int = Field(
+        7, ge=0, le=365, description="Days before a provider's earnings may be withdrawn."
+    )
+    tip_commission_bps: int = Field(
+        0, ge=0, le=10_000, description="Platform commission on tips, in basis points."
+    )
+    withdrawal_fee_bps: int = Field(
+        100, ge=0, lt=10_000, description="Fee on each withdrawal, in basis points."
+    )
+    withdrawal_min: dict[str, int] = Field(
+        default_factory=lambda: {"CNY": 1_000, "USD": 500, "XTR": 1_000},
+        description='Smallest withdrawal per currency in minor units, JSON: {"CNY": 1000}.',
+    )
+    withdrawal_daily_limit: dict[str, int] = Field(
+        default_factory=lambda: {"CNY": 5_000_000, "USD": 500_000, "XTR": 1_000_000},
+        description="Most a provider may withdraw per 24 hours per currency, in minor units.",
+    )
 
     booking_provider_suspend_strikes: int = Field(
         3, ge=1, description="Strikes (expired, cancelled, no-show) that suspend a provider."

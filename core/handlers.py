@@ -9,6 +9,7 @@ from core.identity import handlers as identity
 from core.messagebus import Handler
 from core.reviews import handlers as reviews
 from core.shared.messages import Command, Event
+from core.wallet import handlers as wallet
 
 COMMAND_HANDLERS: dict[type[Command], Handler] = {}
 EVENT_HANDLERS: dict[type[Event], list[Handler]] = {}
@@ -33,3 +34,4 @@ _merge(catalog.COMMAND_HANDLERS, catalog.EVENT_HANDLERS)
 _merge(reviews.COMMAND_HANDLERS, reviews.EVENT_HANDLERS)
 _merge(booking.COMMAND_HANDLERS, booking.EVENT_HANDLERS)
 _merge(notices.COMMAND_HANDLERS, notices.EVENT_HANDLERS)
+_merge(wallet.COMMAND_HANDLERS, wallet.EVENT_HANDLERS)

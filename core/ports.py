@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from core.identity.ports import BlockRepository, LinkCodeRepository, UserRepository
     from core.notices import NoticeDeliveries
     from core.reviews.ports import ReviewInvitationRepository, ReviewRepository
+    from core.wallet.ports import LedgerRepository, PaymentRepository, WithdrawalRepository
 
 
 class OutboxRecord(Protocol):
@@ -81,6 +82,10 @@ class UnitOfWork(Protocol):
     # reviews
     reviews: ReviewRepository
     review_invitations: ReviewInvitationRepository
+    # wallet
+    ledger: LedgerRepository
+    payments: PaymentRepository
+    withdrawals: WithdrawalRepository
     # booking
     orders: OrderRepository
     slots: SlotReservations

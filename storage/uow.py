@@ -33,6 +33,7 @@ from storage.repositories.identity import (
 from storage.repositories.infra import SqlAuditLog, SqlIdempotencyKeys, SqlOutbox
 from storage.repositories.notifications import SqlNoticeDeliveries
 from storage.repositories.reviews import SqlReviewInvitationRepository, SqlReviewRepository
+from storage.repositories.wallet import SqlLedger, SqlPayments, SqlWithdrawals
 
 RepositoryFactory = Callable[[AsyncConnection, "SqlUnitOfWork"], SqlRepository]
 
@@ -49,6 +50,9 @@ AREA_REPOSITORIES: dict[str, RepositoryFactory] = {
     "reviews": SqlReviewRepository,
     "review_invitations": SqlReviewInvitationRepository,
     # wallet
+    "ledger": SqlLedger,
+    "payments": SqlPayments,
+    "withdrawals": SqlWithdrawals,
     # booking
     "orders": SqlOrders,
     "slots": SqlSlotReservations,
