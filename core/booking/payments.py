@@ -11,28 +11,22 @@ from typing import Any
 
 from core.booking.ports import Split
 from core.shared.money import Money
-
-
-def _api() -> Any:
-    # Imported on first use: the wallet area is assembled alongside this one.
-    from core.wallet import api
-
-    return api
+from core.wallet import api
 
 
 class WalletPayments:
     async def pay(self, uow: Any, *, order_id: int, customer_id: int, amount: Money,
                   method: str, payment_ref: str | None, at: datetime) -> None:
-        await _api().pay_order(uow, order_id=order_id, customer_id=customer_id, amount=amount,
+        await api.pay_order(uow, order_id=order_id, customer_id=customer_id, amount=amount,
                                method=method, payment_ref=payment_ref, at=at)
 
     async def held(self, uow: Any, order_id: int) -> Money | None:
-        held: Money | None = await _api().order_held(uow, order_id)
+        held: Money | None = await api.order_held(uow, order_id)
         return held
 
     async def capture(self, uow: Any, *, order_id: int, provider_id: int, commission_bps: int,
                       venue_id: int | None, venue_share_bps: int, at: datetime) -> Split:
-        split = await _api().capture_order(
+        split = await api.capture_order(
             uow, order_id=order_id, provider_id=provider_id, commission_bps=commission_bps,
             venue_id=venue_id, venue_share_bps=venue_share_bps, at=at,
         )
@@ -41,7 +35,7 @@ class WalletPayments:
     async def release(self, uow: Any, *, order_id: int, refund: Money, provider_id: int | None,
                       commission_bps: int, venue_id: int | None, venue_share_bps: int,
                       refund_to: str, at: datetime) -> Split:
-        split = await _api().release_order(
+        split = await api.release_order(
             uow, order_id=order_id, refund=refund, provider_id=provider_id,
             commission_bps=commission_bps, venue_id=venue_id, venue_share_bps=venue_share_bps,
             refund_to=refund_to, at=at,
@@ -50,6 +44,6 @@ class WalletPayments:
 
     async def tip(self, uow: Any, *, order_id: int, customer_id: int, provider_id: int,
                   amount: Money, method: str, payment_ref: str | None, at: datetime) -> None:
-        await _api().tip_order(uow, order_id=order_id, customer_id=customer_id,
+        await api.tip_order(uow, order_id=order_id, customer_id=customer_id,
                                provider_id=provider_id, amount=amount, method=method,
                                payment_ref=payment_ref, at=at)
