@@ -57,32 +57,30 @@ async def test_an_operator_adds_a_game_under_games(runtime: Runtime) -> None:
     assert [e.action for e in audit] == ["add"]
 
 
-@pytest.mark.parametrize(
-    ("overrides", "key"),
-    [
-        ({"parent_id": 999_999}, "error.category.unknown_parent"),
-        ({"commission_bps": 10_001}, "error.category.invalid_commission"),
-        ({"commission_bps": -1}, "error.category.invalid_commission"),
-        ({"slug": "Not A Slug!"}, "error.category.invalid_slug"),
-        ({"slug": "games"}, "error.category.slug_taken"),
-        ({"kind": "teleportation"}, "error.category.unknown_kind"),
-        ({"pricing_unit": "per_smile"}, "error.category.unknown_pricing_unit"),
-        ({"name_en": "   "}, "error.catalog.text_required"),
-        ({"min_units": 0}, "error.catalog.invalid_min_units"),
-    ],
-)
-async def test_bad_categories_are_refused_and_nothing_is_added(
-    runtime: Runtime, overrides: dict[str, object], key: str
-) -> None:
+BAD_CATEGORIES: list[tuple[dict[str, object], str]] = [
+    ({"parent_id": 999_999}, "error.category.unknown_parent"),
+    ({"commission_bps": 10_001}, "error.category.invalid_commission"),
+    ({"commission_bps": -1}, "error.category.invalid_commission"),
+    ({"slug": "Not A Slug!"}, "error.category.invalid_slug"),
+    ({"slug": "games"}, "error.category.slug_taken"),
+    ({"kind": "teleportation"}, "error.category.unknown_kind"),
+    ({"pricing_unit": "per_smile"}, "error.category.unknown_pricing_unit"),
+    ({"name_en": "   "}, "error.catalog.text_required"),
+    ({"min_units": 0}, "error.catalog.invalid_min_units"),
+]
+
+
+async def test_bad_categories_are_refused_and_nothing_is_added(runtime: Runtime) -> None:
     before = await seeded(runtime)
-    fields: dict[str, object] = {
-        "slug": "new-thing", "name_zh": "新", "name_en": "New",
-        "kind": "online_session", "pricing_unit": "hour",
-    }
-    fields.update(overrides)
-    with pytest.raises(DomainError) as refused:
-        await runtime.bus.handle(AddCategory(**fields))  # type: ignore[arg-type]
-    assert refused.value.key == key
+    for overrides, key in BAD_CATEGORIES:
+        fields: dict[str, object] = {
+            "slug": "new-thing", "name_zh": "新", "name_en": "New",
+            "kind": "online_session", "pricing_unit": "hour",
+        }
+        fields.update(overrides)
+        with pytest.raises(DomainError) as refused:
+            await runtime.bus.handle(AddCategory(**fields))  # type: ignore[arg-type]
+        assert refused.value.key == key, overrides
     assert {c.slug for c in await runtime.bus.handle(ListCategories())} == set(before)
 
 
