@@ -16,6 +16,7 @@ from bots.i18n import gettext
 from core.identity.commands import (
     BanUser,
     GetUser,
+    GetUserHistory,
     GrantRole,
     ListUsers,
     RevokeRole,
@@ -23,8 +24,9 @@ from core.identity.commands import (
     UserPage,
     UserView,
 )
+from core.shared.audit import AuditEntry
 
-app = typer.Typer(help="Users: list, show, ban, unban, grant and revoke roles.", no_args_is_help=True)
+app = typer.Typer(help="Users: list, show, history, ban, unban, grant and revoke roles.", no_args_is_help=True)
 
 
 def _when(value: datetime | None) -> str:
@@ -133,8 +135,40 @@ def show(
     user: UserView = run(ctx, GetUser(user_id=user_id))
     if as_json:
         print_json(user)
+        return
+    _show(user)
+    console.print(_history_table(run(ctx, GetUserHistory(user_id=user_id)), user_id))
+
+
+def _history_table(entries: list[AuditEntry], user_id: int) -> Table:
+    table = Table(title=f"history of user {user_id}")
+    for column in ("when", "action", "by", "change", "reason"):
+        table.add_column(column)
+    for entry in entries:
+        change = f"{entry.from_state or ''} → {entry.to_state}" if entry.to_state else ""
+        details = ", ".join(f"{k}={v}" for k, v in entry.data.items() if v is not None)
+        table.add_row(
+            _when(entry.at),
+            entry.action + (f" ({details})" if details else ""),
+            "console" if entry.actor_id is None else str(entry.actor_id),
+            change,
+            entry.reason or "",
+        )
+    return table
+
+
+@app.command("history")
+def history(
+    ctx: typer.Context,
+    user_id: int = typer.Argument(..., help="The user's id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Every audited decision about a user: who, when, from what to what, and why."""
+    entries: list[AuditEntry] = run(ctx, GetUserHistory(user_id=user_id))
+    if as_json:
+        print_json(entries)
     else:
-        _show(user)
+        console.print(_history_table(entries, user_id))
 
 
 @app.command("ban")

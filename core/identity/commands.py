@@ -110,6 +110,13 @@ class GetUser(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class GetUserHistory(Command):
+    """The audited decisions about a user (bans, roles, links, strikes), oldest first."""
+
+    user_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class ListUsers(Command):
     role: str | None = None
     status: str | None = None

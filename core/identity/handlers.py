@@ -14,6 +14,7 @@ from core.identity.commands import (
     BanUser,
     BlockUser,
     GetUser,
+    GetUserHistory,
     GrantRole,
     IssueLinkCode,
     ListUsers,
@@ -388,6 +389,12 @@ async def get_user(cmd: GetUser, uow: UnitOfWork, clock: Clock) -> UserView:
     return view_of(user, show_accounts=privileged)
 
 
+async def get_user_history(cmd: GetUserHistory, uow: UnitOfWork, clock: Clock) -> list[AuditEntry]:
+    await ensure_operator(uow, cmd.actor_id, clock.now())
+    await uow.users.get(cmd.user_id)
+    return await uow.audit.for_entity("user", str(cmd.user_id))
+
+
 async def list_users(cmd: ListUsers, uow: UnitOfWork, clock: Clock) -> UserPage:
     now = clock.now()
     await ensure_operator(uow, cmd.actor_id, now)
@@ -419,6 +426,7 @@ COMMAND_HANDLERS: dict[type[Command], Handler] = {
     BlockUser: block_user,
     UnblockUser: unblock_user,
     GetUser: get_user,
+    GetUserHistory: get_user_history,
     ListUsers: list_users,
 }
 

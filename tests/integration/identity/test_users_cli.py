@@ -113,3 +113,14 @@ def test_reviews_and_ratings_are_shown(database: str) -> None:
     assert (rating["count"], rating["average"]) == (1, 4.0)
     reviews = json.loads(admin(database, "reviews", "list", "2", "--json")[1])
     assert reviews["reviews"][0]["reviewer_name"] is None
+
+
+def test_the_history_says_who_did_what_when_and_why(database: str) -> None:
+    admin(database, "users", "ban", "2", "--reason", "fake orders")
+    admin(database, "users", "unban", "2", "--reason", "appeal")
+    entries = json.loads(admin(database, "users", "history", "2", "--json")[1])
+    assert [(e["action"], e["actor_id"], e["reason"]) for e in entries] == [
+        ("register", 2, None), ("ban", None, "fake orders"), ("unban", None, "appeal")
+    ]
+    code, out, _ = admin(database, "users", "show", "2")
+    assert code == 0 and "fake orders" in out and "console" in out
