@@ -38,7 +38,14 @@ class FernetCipher:
     def _engine(self) -> Fernet:
         if self._fernet is None:
             key = self._key() if callable(self._key) else self._key
-            self._fernet = Fernet(key.encode("ascii"))
+            try:
+                self._fernet = Fernet(key.encode("ascii"))
+            except (ValueError, UnicodeEncodeError) as exc:
+                raise RuntimeError(
+                    "YUEBAN_ENCRYPTION_KEY is not a Fernet key (32 url-safe base64-encoded "
+                    "bytes; make one with `python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())'`)"
+                ) from exc
         return self._fernet
 
     def encrypt(self, plaintext: str) -> str:
