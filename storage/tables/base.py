@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
 # Stable constraint names so Alembic migrations can drop what they created, on both databases.
@@ -46,7 +47,7 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
 
 # JSON that is JSONB on PostgreSQL (indexable, compact) and JSON text on SQLite.
-JSONType = sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql")
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 # Integer primary keys that autoincrement on both databases (SQLite needs plain INTEGER).
 BigIntPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
