@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from admin_cli import catalog, categories, providers, reviews, users
+from admin_cli import catalog, categories, disputes, orders, providers, reviews, users
 
 admin_app = typer.Typer(help="Operate the platform: users, providers, catalog, orders, money.",
                         no_args_is_help=True)
@@ -16,3 +16,5 @@ admin_app.add_typer(reviews.app, name="reviews")
 admin_app.add_typer(providers.app, name="providers")
 admin_app.add_typer(categories.app, name="categories")
 admin_app.add_typer(catalog.app, name="catalog")
+admin_app.add_typer(orders.app, name="orders")
+admin_app.add_typer(disputes.app, name="disputes")
