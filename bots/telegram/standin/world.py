@@ -158,13 +158,17 @@ class PendingUpdate:
     in_flight: bool = False
     attempts: int = 0
     not_before: float = 0.0
+    # the chat whose updates must stay in order (webhook workers read it on every claim)
+    chat_key: int | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.chat_key = self._find_chat()
 
     @property
     def update_id(self) -> int:
         return int(self.update["update_id"])
 
-    @property
-    def chat_key(self) -> int | None:
+    def _find_chat(self) -> int | None:
         for value in self.update.values():
             if isinstance(value, dict):
                 chat = value.get("chat") or (value.get("message") or {}).get("chat")

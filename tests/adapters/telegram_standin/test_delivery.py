@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bots.telegram.standin import SECRET_HEADER, BotApiStandIn
 
-from .conftest import free_port, polling, webhook_app
+from .conftest import free_port, make_bot, polling, webhook_app
 
 
 def echo_dispatcher(seen: list[Message]) -> Dispatcher:
@@ -245,3 +245,24 @@ async def test_callback_taps_reach_the_bot_and_the_answer_is_recorded(
     [entry] = ann.history()
     assert entry["callback_answers"][0]["data"] == "accept:42"
     assert entry["edits"][0]["text"] == "Order 42"
+
+
+async def test_two_bots_share_a_stand_in_without_seeing_each_other(
+    standin: BotApiStandIn, bot: Bot
+) -> None:
+    echo_world = standin.add_bot("7000000002:AAEchoBotTokenForLocalTesting", username="echo_bot",
+                                 first_name="Echo")
+    echo_bot = make_bot(standin, echo_world.token)
+    try:
+        ann_for_echo = standin.create_user("Ann", world=echo_world)
+        ann = standin.create_user("Ann")
+        await ann_for_echo.send_text("to the echo bot")
+
+        assert (await echo_bot.get_me()).username == "echo_bot"
+        assert [u.message.text for u in await echo_bot.get_updates(timeout=0)
+                if u.message] == ["to the echo bot"]
+        assert await bot.get_updates(timeout=0) == []
+        await echo_bot.send_message(ann_for_echo.id, "echo")
+        assert ann.bot_messages() == []
+    finally:
+        await echo_bot.session.close()

@@ -46,6 +46,26 @@ async def test_edits_are_kept_and_identical_edits_are_not_modified(
         [True, False]
 
 
+async def test_captions_are_edited_on_media_messages_only(standin: BotApiStandIn,
+                                                         bot: Bot) -> None:
+    ann = standin.create_user("Ann")
+    photo = await bot.send_photo(ann.id, BufferedInputFile(make_png(40, 30), "a.png"),
+                                 caption="before")
+    plain = await bot.send_message(ann.id, "plain")
+
+    edited = await bot.edit_message_caption(chat_id=ann.id, message_id=photo.message_id,
+                                            caption="<b>after</b>", parse_mode="HTML")
+    with pytest.raises(TelegramBadRequest, match="no caption in the message"):
+        await bot.edit_message_caption(chat_id=ann.id, message_id=plain.message_id,
+                                       caption="x")
+    with pytest.raises(TelegramBadRequest, match="message caption is too long"):
+        await bot.edit_message_caption(chat_id=ann.id, message_id=photo.message_id,
+                                       caption="x" * 1025)
+
+    assert isinstance(edited, Message) and edited.caption == "after"
+    assert edited.caption_entities is not None and edited.caption_entities[0].type == "bold"
+
+
 async def test_only_the_bots_own_existing_messages_can_be_edited(
     standin: BotApiStandIn, bot: Bot
 ) -> None:
@@ -121,12 +141,16 @@ async def test_uploads_by_multipart_can_be_downloaded_with_get_file(
 async def test_the_bot_can_download_what_a_user_sent(standin: BotApiStandIn, bot: Bot) -> None:
     ann = standin.create_user("Ann")
     voice = await ann.send_voice(b"OggS voice of ann", duration=4)
+    licence = await ann.send_document(b"%PDF-1.7 licence", "licence.pdf", caption="my licence")
 
-    file = await bot.get_file(voice["voice"]["file_id"])
-    assert file.file_path is not None
-    downloaded = await bot.download_file(file.file_path)
-
-    assert downloaded is not None and downloaded.read() == b"OggS voice of ann"
+    for sent, kind, content in ((voice, "voice", b"OggS voice of ann"),
+                                (licence, "document", b"%PDF-1.7 licence")):
+        file = await bot.get_file(sent[kind]["file_id"])
+        assert file.file_path is not None
+        downloaded = await bot.download_file(file.file_path)
+        assert downloaded is not None and downloaded.read() == content
+    assert licence["document"]["file_name"] == "licence.pdf"
+    assert licence["document"]["mime_type"] == "application/pdf"
     with pytest.raises(TelegramBadRequest, match="invalid file_id"):
         await bot.get_file("no-such-file")
     async with aiohttp.ClientSession() as http, http.get(
