@@ -14,6 +14,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -253,7 +254,7 @@ def setup_control_routes(app: web.Application, standin: BotApiStandIn) -> None:
                       "pending_updates": len(w.pending),
                       "duplicate_updates": w.duplicate_updates,
                       "group_privacy": w.group_privacy} for w in standin.worlds.values()],
-            "rate_limits": limits.__dict__,
+            "rate_limits": asdict(limits),
             "actions": sorted(ACTIONS),
         }
 
@@ -356,7 +357,7 @@ def setup_control_routes(app: web.Application, standin: BotApiStandIn) -> None:
                 raise _Refused(400, 'rate_limits must be "off", "telegram" or an object')
         return {"duplicate_updates": world.duplicate_updates,
                 "group_privacy": world.group_privacy,
-                "rate_limits": standin.rate_limits.__dict__}
+                "rate_limits": asdict(standin.rate_limits)}
 
     routes = [
         ("GET", "/_standin", info),

@@ -88,7 +88,7 @@ class Params:
     def raw(self, name: str) -> Any:
         return self.values.get(name)
 
-    def str(self, name: str, default: str | None = None) -> str | None:
+    def text(self, name: str, default: str | None = None) -> str | None:
         value = self.values.get(name)
         if value is None:
             return default
@@ -96,13 +96,13 @@ class Params:
             raise bad_request(f"parameter {name} must be a String")
         return str(value)
 
-    def req_str(self, name: str) -> str:
-        value = self.str(name)
+    def req_text(self, name: str) -> str:
+        value = self.text(name)
         if value is None or value == "":
             raise bad_request(f"parameter {name} is required")
         return value
 
-    def int(self, name: str, default: int | None = None) -> int | None:
+    def integer(self, name: str, default: int | None = None) -> int | None:
         value = self.values.get(name)
         if value is None or value == "":
             return default
@@ -113,13 +113,13 @@ class Params:
         except (TypeError, ValueError):
             raise bad_request(f"parameter {name} must be an Integer") from None
 
-    def req_int(self, name: str) -> int:
-        value = self.int(name)
+    def req_integer(self, name: str) -> int:
+        value = self.integer(name)
         if value is None:
             raise bad_request(f"parameter {name} is required")
         return value
 
-    def float(self, name: str) -> float | None:
+    def number(self, name: str) -> float | None:
         value = self.values.get(name)
         if value is None or value == "":
             return None
@@ -128,7 +128,7 @@ class Params:
         except (TypeError, ValueError):
             raise bad_request(f"parameter {name} must be a Float") from None
 
-    def bool(self, name: str) -> bool:
+    def flag(self, name: str) -> bool:
         value = self.values.get(name)
         if isinstance(value, str):
             return value.strip().lower() in ("true", "1")
@@ -338,7 +338,7 @@ def new_message(world: BotWorld, state: ChatState, p: Params) -> dict[str, Any]:
         "chat": state.chat,
         "date": world.now(),
     }
-    if p.bool("protect_content"):
+    if p.flag("protect_content"):
         message["has_protected_content"] = True
     return message
 
@@ -347,8 +347,8 @@ def render(
     api: BotApi, owner: str, p: Params, field: str, mode_field: str, entities_field: str,
     *, allow_empty: bool,
 ) -> tuple[str, list[dict[str, Any]]]:
-    raw = p.str(field) or ""
-    parse_mode = p.str(mode_field)
+    raw = p.text(field) or ""
+    parse_mode = p.text(mode_field)
     entities = p.json(entities_field)
     text, parsed = parse_text(raw, parse_mode, entities if isinstance(entities, list) else None)
     if not text.strip() and not allow_empty:
@@ -373,7 +373,7 @@ def finish_send(
     if reply is not None:
         message["reply_to_message"] = reply
     apply_markup(world, state, p, message, invoice=invoice is not None)
-    world.store_message(state, message, from_bot=True, protect_content=p.bool("protect_content"),
+    world.store_message(state, message, from_bot=True, protect_content=p.flag("protect_content"),
                         invoice=invoice, live_until=live_until)
     return message
 
@@ -440,30 +440,30 @@ def media_object(call: Call, kind: str, stored: StoredFile, p: Params) -> Any:
             document["file_name"] = stored.file_name
         return document
     if kind == "voice":
-        return {**base, "duration": p.int("duration", 1), "mime_type": stored.mime_type}
+        return {**base, "duration": p.integer("duration", 1), "mime_type": stored.mime_type}
     if kind == "video":
-        width, height = media.image_size(stored.data) or (p.int("width", 640),
-                                                          p.int("height", 360))
-        video = {**base, "width": width, "height": height, "duration": p.int("duration", 1),
+        width, height = media.image_size(stored.data) or (p.integer("width", 640),
+                                                          p.integer("height", 360))
+        video = {**base, "width": width, "height": height, "duration": p.integer("duration", 1),
                  "mime_type": stored.mime_type}
         if stored.file_name:
             video["file_name"] = stored.file_name
         return video
     if kind == "video_note":
-        return {**base, "length": p.int("length", 240), "duration": p.int("duration", 1)}
+        return {**base, "length": p.integer("length", 240), "duration": p.integer("duration", 1)}
     if kind == "sticker":
         animated = stored.mime_type == "application/x-tgsticker"
         width, height = media.image_size(stored.data) or (512, 512)
         sticker = {**base, "type": "regular", "width": width, "height": height,
                    "is_animated": animated, "is_video": stored.mime_type == "video/webm"}
         if p.has("emoji"):
-            sticker["emoji"] = p.str("emoji")
+            sticker["emoji"] = p.text("emoji")
         return sticker
     if kind == "audio":
-        return {**base, "duration": p.int("duration", 1), "mime_type": stored.mime_type}
+        return {**base, "duration": p.integer("duration", 1), "mime_type": stored.mime_type}
     if kind == "animation":
         width, height = media.image_size(stored.data) or (320, 240)
-        return {**base, "width": width, "height": height, "duration": p.int("duration", 1)}
+        return {**base, "width": width, "height": height, "duration": p.integer("duration", 1)}
     raise bad_request(f"unsupported media type {kind}")
 
 
@@ -482,14 +482,14 @@ async def get_updates(call: Call) -> Any:
     if world.webhook is not None:
         raise conflict("can't use getUpdates method while webhook is active; use "
                        "deleteWebhook to delete the webhook first")
-    limit = p.int("limit", 100) or 100
-    timeout = max(0, min(p.int("timeout", 0) or 0, 50))
+    limit = p.integer("limit", 100) or 100
+    timeout = max(0, min(p.integer("timeout", 0) or 0, 50))
     if p.raw("allowed_updates") is not None:
         allowed = p.json("allowed_updates")
         world.allowed_updates = list(allowed) if isinstance(allowed, list) else None
     world.poller_generation += 1
     generation = world.poller_generation
-    world.confirm_updates(p.int("offset"))
+    world.confirm_updates(p.integer("offset"))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -510,8 +510,8 @@ async def get_updates(call: Call) -> Any:
 @_method("setWebhook")
 async def set_webhook(call: Call) -> Any:
     world, p = call.world, call.params
-    url = p.str("url") or ""
-    if p.bool("drop_pending_updates"):
+    url = p.text("url") or ""
+    if p.flag("drop_pending_updates"):
         world.drop_pending()
     if not url:
         world.webhook = None
@@ -519,10 +519,10 @@ async def set_webhook(call: Call) -> Any:
         return True
     if not url.startswith(("http://", "https://")):
         raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
-    secret = p.str("secret_token")
+    secret = p.text("secret_token")
     if secret is not None and not _SECRET_RE.match(secret):
         raise bad_request("secret token contains unallowed characters")
-    max_connections = p.int("max_connections", 40) or 40
+    max_connections = p.integer("max_connections", 40) or 40
     if not 1 <= max_connections <= 100:
         raise bad_request("bad webhook: max_connections must be between 1 and 100")
     allowed = p.json("allowed_updates") if p.raw("allowed_updates") is not None else None
@@ -544,7 +544,7 @@ def _webhook_changed(call: Call) -> None:
 async def delete_webhook(call: Call) -> Any:
     world = call.world
     world.webhook = None
-    if call.params.bool("drop_pending_updates"):
+    if call.params.flag("drop_pending_updates"):
         world.drop_pending()
     _webhook_changed(call)
     return True
@@ -596,9 +596,9 @@ async def _send_media(call: Call, method: str, kind: str) -> Any:
     message = new_message(call.world, state, p)
     message[kind] = media_object(call, kind, stored, p)
     put_text(message, "caption", caption, caption_entities)
-    if p.bool("has_spoiler"):
+    if p.flag("has_spoiler"):
         message["has_media_spoiler"] = True
-    if p.bool("show_caption_above_media"):
+    if p.flag("show_caption_above_media"):
         message["show_caption_above_media"] = True
     return finish_send(call, state, message)
 
@@ -640,7 +640,7 @@ async def send_media_group(call: Call) -> Any:
                               file_name_hint=f"media[{index}]")
         prepared.append((str(item["type"]), stored, item_params, caption, entities))
     acquire(world, state, len(prepared))
-    group_id = str(10**17 + len(world.events) * 1000 + state.next_message_id)
+    group_id = world.new_id("")
     reply = reply_target(world, state, p)
     messages = []
     for kind, stored, item_params, caption, entities in prepared:
@@ -651,7 +651,7 @@ async def send_media_group(call: Call) -> Any:
         if reply is not None:
             message["reply_to_message"] = reply
         world.store_message(state, message, from_bot=True,
-                            protect_content=p.bool("protect_content"))
+                            protect_content=p.flag("protect_content"))
         messages.append(message)
     return messages
 
@@ -661,7 +661,7 @@ async def send_location(call: Call) -> Any:
     world, p = call.world, call.params
     state = chat_for_sending(world, p.chat_ref())
     location = _location(p)
-    live_period = p.int("live_period")
+    live_period = p.integer("live_period")
     live_until = None
     if live_period is not None:
         if not (60 <= live_period <= 86400 or live_period == FOREVER):
@@ -675,23 +675,23 @@ async def send_location(call: Call) -> Any:
 
 
 def _location(p: Params) -> dict[str, Any]:
-    latitude, longitude = p.float("latitude"), p.float("longitude")
+    latitude, longitude = p.number("latitude"), p.number("longitude")
     if latitude is None or longitude is None:
         raise bad_request("latitude and longitude are required")
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         raise bad_request("wrong latitude or longitude")
     location: dict[str, Any] = {"latitude": latitude, "longitude": longitude}
-    accuracy = p.float("horizontal_accuracy")
+    accuracy = p.number("horizontal_accuracy")
     if accuracy is not None:
         if not 0 <= accuracy <= 1500:
             raise bad_request("horizontal_accuracy must be between 0 and 1500")
         location["horizontal_accuracy"] = accuracy
-    heading = p.int("heading")
+    heading = p.integer("heading")
     if heading is not None:
         if not 1 <= heading <= 360:
             raise bad_request("heading must be between 1 and 360")
         location["heading"] = heading
-    radius = p.int("proximity_alert_radius")
+    radius = p.integer("proximity_alert_radius")
     if radius is not None:
         location["proximity_alert_radius"] = radius
     return location
@@ -703,10 +703,10 @@ async def send_contact(call: Call) -> Any:
     state = chat_for_sending(world, p.chat_ref())
     acquire(world, state)
     message = new_message(world, state, p)
-    contact = {"phone_number": p.req_str("phone_number"), "first_name": p.req_str("first_name")}
+    contact = {"phone_number": p.req_text("phone_number"), "first_name": p.req_text("first_name")}
     for key in ("last_name", "vcard"):
         if p.has(key):
-            contact[key] = p.str(key)
+            contact[key] = p.text(key)
     message["contact"] = contact
     return finish_send(call, state, message)
 
@@ -715,7 +715,7 @@ async def send_contact(call: Call) -> Any:
 async def send_chat_action(call: Call) -> Any:
     world, p = call.world, call.params
     state = chat_for_sending(world, p.chat_ref())
-    action = p.req_str("action")
+    action = p.req_text("action")
     if action not in CHAT_ACTIONS:
         raise bad_request("wrong parameter action in request")
     world.record_event(state.id, "chat_action", action=action)
@@ -730,11 +730,11 @@ def _source_message(call: Call, verb: str) -> tuple[ChatState, StoredMessage]:
     source_chat = call.world.find_chat(p.chat_ref("from_chat_id"))
     if source_chat is None:
         raise bad_request("chat not found")
-    stored = source_chat.messages.get(p.req_int("message_id"))
+    stored = source_chat.messages.get(p.req_integer("message_id"))
     if stored is None or stored.deleted:
         raise bad_request(f"message to {verb} not found")
     if stored.protect_content or stored.message.get("has_protected_content"):
-        raise bad_request(f"message can't be {verb}ed" if verb == "forward"
+        raise bad_request("message can't be forwarded" if verb == "forward"
                           else "message can't be copied")
     if not any(key in stored.message for key in CONTENT_KEYS):
         raise bad_request("message can't be copied" if verb == "copy"
@@ -784,7 +784,7 @@ async def forward_message(call: Call) -> Any:
         origin = {"type": "chat", "date": original["date"], "sender_chat": source_chat.chat}
     message["forward_origin"] = original.get("forward_origin", origin)
     message.update(_content_of(original))
-    world.store_message(target, message, from_bot=True, protect_content=p.bool("protect_content"))
+    world.store_message(target, message, from_bot=True, protect_content=p.flag("protect_content"))
     return message
 
 
@@ -798,7 +798,7 @@ def edit_target(call: Call) -> tuple[ChatState, StoredMessage]:
     if not p.has("chat_id") or not p.has("message_id"):
         raise bad_request("message identifier is not specified")
     state = chat_for_sending(call.world, p.chat_ref())
-    stored = state.messages.get(p.req_int("message_id"))
+    stored = state.messages.get(p.req_integer("message_id"))
     if stored is None or stored.deleted:
         raise bad_request("message to edit not found")
     if not stored.from_bot:
@@ -880,7 +880,7 @@ async def edit_message_live_location(call: Call) -> Any:
     state, stored = _live_target(call)
     location = _location(call.params)
     location["live_period"] = stored.message["location"]["live_period"]
-    new_period = call.params.int("live_period")
+    new_period = call.params.integer("live_period")
     if new_period is not None:
         location["live_period"] = new_period
         stored.live_until = (float("inf") if new_period == FOREVER
@@ -907,7 +907,7 @@ async def delete_message(call: Call) -> Any:
     state = world.find_chat(p.chat_ref())
     if state is None:
         raise bad_request("chat not found")
-    stored = state.messages.get(p.req_int("message_id"))
+    stored = state.messages.get(p.req_integer("message_id"))
     if stored is None or stored.deleted:
         raise bad_request("message to delete not found")
     if state.type != "private" and not stored.from_bot and state.bot_status != "administrator":
@@ -924,18 +924,18 @@ async def delete_message(call: Call) -> Any:
 @_method("answerCallbackQuery")
 async def answer_callback_query(call: Call) -> Any:
     world, p = call.world, call.params
-    query = world.callback_queries.get(p.req_str("callback_query_id"))
+    query = world.callback_queries.get(p.req_text("callback_query_id"))
     too_late = query is not None and (
         world.clock() - query.created_at > world.callback_answer_timeout
     )
     if query is None or query.answer is not None or too_late:
         raise bad_request(_QUERY_EXPIRED)
-    url = p.str("url")
+    url = p.text("url")
     if url is not None and not url.startswith(("http://", "https://", "tg://", "t.me/")):
         raise bad_request("URL_INVALID")
-    answer = {"callback_query_id": query.query["id"], "text": p.str("text") or "",
-              "show_alert": p.bool("show_alert"), "url": url,
-              "cache_time": p.int("cache_time", 0), "data": query.query.get("data"),
+    answer = {"callback_query_id": query.query["id"], "text": p.text("text") or "",
+              "show_alert": p.flag("show_alert"), "url": url,
+              "cache_time": p.integer("cache_time", 0), "data": query.query.get("data"),
               "message_id": query.message_id}
     query.answer = answer
     query.answered.set()
@@ -951,10 +951,10 @@ async def answer_callback_query(call: Call) -> Any:
 
 
 def _invoice_details(p: Params) -> dict[str, Any]:
-    currency = p.req_str("currency")
+    currency = p.req_text("currency")
     if not _CURRENCY_RE.match(currency):
         raise bad_request("CURRENCY_INVALID")
-    provider_token = p.str("provider_token") or ""
+    provider_token = p.text("provider_token") or ""
     if currency == "XTR" and provider_token:
         raise bad_request("PAYMENT_PROVIDER_INVALID (Telegram Stars invoices take no "
                           "provider_token)")
@@ -975,7 +975,7 @@ def _invoice_details(p: Params) -> dict[str, Any]:
         total += amount
     if total <= 0:
         raise bad_request("CURRENCY_TOTAL_AMOUNT_INVALID")
-    max_tip = p.int("max_tip_amount", 0) or 0
+    max_tip = p.integer("max_tip_amount", 0) or 0
     suggested = p.json("suggested_tip_amounts") or []
     if currency == "XTR" and (max_tip or suggested):
         raise bad_request("tips are not supported for Telegram Stars invoices")
@@ -984,14 +984,14 @@ def _invoice_details(p: Params) -> dict[str, Any]:
             raise bad_request("suggested_tip_amounts must be at most 4 increasing amounts "
                               "not above max_tip_amount")
     details = {
-        "title": p.req_str("title"), "description": p.req_str("description"),
-        "payload": p.req_str("payload"), "currency": currency, "prices": prices,
+        "title": p.req_text("title"), "description": p.req_text("description"),
+        "payload": p.req_text("payload"), "currency": currency, "prices": prices,
         "total_amount": total, "provider_token": provider_token, "max_tip_amount": max_tip,
-        "suggested_tip_amounts": suggested, "start_parameter": p.str("start_parameter") or "",
+        "suggested_tip_amounts": suggested, "start_parameter": p.text("start_parameter") or "",
     }
     for flag in ("need_name", "need_phone_number", "need_email", "need_shipping_address",
                  "is_flexible"):
-        details[flag] = p.bool(flag)
+        details[flag] = p.flag(flag)
     return details
 
 
@@ -1019,11 +1019,11 @@ async def create_invoice_link(call: Call) -> Any:
 @_method("answerPreCheckoutQuery")
 async def answer_pre_checkout_query(call: Call) -> Any:
     world, p = call.world, call.params
-    query = world.pre_checkouts.pop(p.req_str("pre_checkout_query_id"), None)
+    query = world.pre_checkouts.pop(p.req_text("pre_checkout_query_id"), None)
     if query is None or query.answer.done():
         raise bad_request(_QUERY_EXPIRED)
-    ok = p.bool("ok")
-    error_message = p.str("error_message")
+    ok = p.flag("ok")
+    error_message = p.text("error_message")
     if not ok and not error_message:
         world.pre_checkouts[query.query["id"]] = query
         raise bad_request("error_message is required when ok is False")
@@ -1036,8 +1036,8 @@ async def answer_pre_checkout_query(call: Call) -> Any:
 @_method("refundStarPayment")
 async def refund_star_payment(call: Call) -> Any:
     world, p = call.world, call.params
-    payment = world.payments.get(p.req_str("telegram_payment_charge_id"))
-    if payment is None or payment.user_id != p.req_int("user_id") or payment.currency != "XTR":
+    payment = world.payments.get(p.req_text("telegram_payment_charge_id"))
+    if payment is None or payment.user_id != p.req_integer("user_id") or payment.currency != "XTR":
         raise bad_request("CHARGE_ID_INVALID")
     if payment.refunded:
         raise bad_request("CHARGE_ALREADY_REFUNDED")
@@ -1066,7 +1066,7 @@ def _refund_notice(world: BotWorld, payment: StarPayment) -> None:
 
 def _commands_key(p: Params) -> tuple[str, str]:
     scope = p.json("scope") or {"type": "default"}
-    return json.dumps(scope, sort_keys=True), p.str("language_code") or ""
+    return json.dumps(scope, sort_keys=True), p.text("language_code") or ""
 
 
 @_method("setMyCommands")
@@ -1133,7 +1133,7 @@ async def get_chat_member(call: Call) -> Any:
     state = call.world.find_chat(call.params.chat_ref())
     if state is None:
         raise bad_request("chat not found")
-    return chat_member(call.world, state, call.params.req_int("user_id"))
+    return chat_member(call.world, state, call.params.req_integer("user_id"))
 
 
 @_method("getChatAdministrators")
@@ -1152,7 +1152,7 @@ async def get_chat_administrators(call: Call) -> Any:
 
 @_method("getFile")
 async def get_file(call: Call) -> Any:
-    stored = call.world.files.get(call.params.req_str("file_id"))
+    stored = call.world.files.get(call.params.req_text("file_id"))
     if stored is None:
         raise bad_request("invalid file_id")
     return stored.as_file()

@@ -342,6 +342,7 @@ class SimUser:
     ) -> CallbackTap:
         """Tap an inline button (by its text or callback_data) under one of the bot's messages."""
         state = self._chat(chat)
+        self._require_access(state)
         message_id = message if isinstance(message, int) else int(message["message_id"])
         stored = state.messages.get(message_id)
         if stored is None or stored.deleted:

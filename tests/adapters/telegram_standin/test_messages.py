@@ -289,7 +289,14 @@ async def test_users_can_only_do_what_their_client_allows(standin: BotApiStandIn
         await ann.pay(plain.message_id)
     with pytest.raises(SimulationError, match="own messages"):
         await ann.edit_message(plain.message_id, "hacked")
-    assert standin.bot.pending == []
+    card = await bot.send_message(ann.id, "Order", reply_markup=MARKUP)
+    await ann.block()
+    with pytest.raises(SimulationError, match="blocked the bot"):
+        await ann.tap(card.message_id, "Accept")
+    with pytest.raises(SimulationError, match="blocked the bot"):
+        await ann.send_text("hello?")
+    assert [next(k for k in p.update if k != "update_id") for p in standin.bot.pending] == \
+        ["my_chat_member"]
 
 
 async def test_reply_keyboards_are_shown_and_pressed(standin: BotApiStandIn, bot: Bot) -> None:
