@@ -51,7 +51,7 @@ class LedgerSession:
         """The journal if this exact request was recorded before; refuse a different one."""
         journal: JournalRecord | None = await self.uow.ledger.journal(journal_id)
         if journal is not None and journal.fingerprint != fingerprint:
-            raise DomainError("error.wallet.idempotency_conflict", key=journal_id)
+            raise DomainError("error.wallet.idempotency_conflict", journal=journal_id)
         return journal
 
     async def record(
