@@ -8,6 +8,8 @@ call reserves a slot under the bot's limit and the chat's limit and sleeps until
 
 The limits are GCRA cells (a token bucket kept as one "theoretical arrival time" per key):
 a reservation never fails, it says how long to wait, so concurrent senders queue up fairly.
+A send waits for its chat's turn first and only then takes a bot-wide slot, so a message
+that has to wait (a busy group) never holds up messages to other chats.
 `InProcessRateLimiter` keeps them in memory (one worker); `RedisRateLimiter` keeps them in
 Redis with one Lua script per decision, so every worker of one bot shares one budget.
 
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -206,11 +207,8 @@ class OutboundLimits:
     per_group_per_minute: float = 20.0
     per_group_burst: int = 3
 
-    def rules(self, bot_id: int, chat_id: int | str) -> list[Rule]:
-        return [
-            Rule.per_second(f"{bot_id}:bot", self.per_bot_per_second, self.per_bot_burst),
-            self.chat_rule(bot_id, chat_id),
-        ]
+    def bot_rule(self, bot_id: int) -> Rule:
+        return Rule.per_second(f"{bot_id}:bot", self.per_bot_per_second, self.per_bot_burst)
 
     def chat_rule(self, bot_id: int, chat_id: int | str) -> Rule:
         key = f"{bot_id}:chat:{chat_id}"
@@ -276,9 +274,7 @@ class OutboundRateLimitMiddleware(BaseRequestMiddleware):
         attempt = 0
         while True:
             if cost:
-                wait = await self.limiter.reserve(self.limits.rules(bot.id, chat_id), cost)
-                if wait > 0:
-                    await self.sleep(wait)
+                await self._pace(bot.id, chat_id, cost)
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as error:
@@ -295,6 +291,10 @@ class OutboundRateLimitMiddleware(BaseRequestMiddleware):
                     await self.limiter.penalize([rule], float(error.retry_after))
                 await self.sleep(float(error.retry_after))
 
-
-def seconds_to_whole(value: float) -> int:
-    return max(1, math.ceil(value))
+    async def _pace(self, bot_id: int, chat_id: int | str, cost: int) -> None:
+        # The chat's turn first, then a bot-wide slot: a slot reserved for a message that
+        # must wait (a busy group, a 429'd chat) would hold up every other chat behind it.
+        for rule in (self.limits.chat_rule(bot_id, chat_id), self.limits.bot_rule(bot_id)):
+            wait = await self.limiter.reserve([rule], cost)
+            if wait > 0:
+                await self.sleep(wait)

@@ -1,0 +1,213 @@
+"""Flood control both ways: outbound sends are paced under Telegram's limits and a 429 is
+waited out without losing a message; one person flooding the bot is throttled; duplicate
+updates are dropped, in this process or through Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from aiogram import Bot
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.bootstrap import bootstrap
+from bots.i18n import gettext
+from bots.telegram.dedup import InMemoryDeduplicator, RedisDeduplicator
+from bots.telegram.factory import build_bot
+from bots.telegram.ratelimit import (
+    InProcessRateLimiter,
+    OutboundLimits,
+    RedisRateLimiter,
+    Rule,
+)
+from bots.telegram.standin import BotApiStandIn, RateLimits
+from core.shared.clock import FixedClock
+from tests.adapters.telegram.conftest import SettingsFactory, running_bot
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# -- the limiter itself -----------------------------------------------------------------------
+
+
+async def test_the_limiter_allows_a_burst_then_spaces_messages_evenly() -> None:
+    clock = ManualClock()
+    limiter = InProcessRateLimiter(clock)
+    chat = [Rule.per_second("chat:1", 1.0, 3)]
+    waits = [await limiter.reserve(chat) for _ in range(5)]
+    assert waits == pytest.approx([0, 0, 0, 1.0, 2.0])
+    clock.now += 10
+    assert await limiter.reserve(chat) == 0
+
+
+async def test_the_strictest_of_several_rules_decides() -> None:
+    clock = ManualClock()
+    limiter = InProcessRateLimiter(clock)
+    bot = Rule.per_second("bot", 30.0, 1)
+    group = Rule.per_second("group:-5", 20 / 60, 1)
+    assert await limiter.reserve([bot, group]) == 0
+    assert await limiter.reserve([bot, group]) == pytest.approx(3.0)
+
+
+async def test_try_acquire_takes_nothing_when_refused_and_penalize_holds_a_chat() -> None:
+    clock = ManualClock()
+    limiter = InProcessRateLimiter(clock)
+    rule = [Rule.per_second("user:1", 1.0, 1)]
+    assert await limiter.try_acquire(rule) == 0
+    assert await limiter.try_acquire(rule) == pytest.approx(1.0)
+    assert await limiter.try_acquire(rule) == pytest.approx(1.0)  # the refusal took no slot
+    await limiter.penalize(rule, 7)
+    assert await limiter.reserve(rule) == pytest.approx(7.0)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    keys = [key async for key in client.scan_iter("yueban-test-limits:*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest.mark.redis
+async def test_workers_share_one_budget_through_redis(redis_url: str, redis: Redis) -> None:
+    other_worker = Redis.from_url(redis_url)
+    try:
+        first = RedisRateLimiter(redis, prefix="yueban-test-limits:")
+        second = RedisRateLimiter(other_worker, prefix="yueban-test-limits:")
+        chat = [Rule.per_second("chat:1", 2.0, 2)]
+        waits = [await first.reserve(chat), await second.reserve(chat),
+                 await first.reserve(chat), await second.reserve(chat)]
+        assert waits[:2] == [0, 0]
+        assert waits[2] == pytest.approx(0.5, abs=0.05)
+        assert waits[3] == pytest.approx(1.0, abs=0.05)
+        user = [Rule.per_second("user:1", 1.0, 1)]
+        assert await first.try_acquire(user) == 0
+        assert await second.try_acquire(user) > 0.9
+    finally:
+        await other_worker.aclose()
+
+
+async def test_update_ids_are_claimed_once_and_forgotten_after_their_time() -> None:
+    clock = ManualClock()
+    seen = InMemoryDeduplicator(60, clock=clock)
+    assert await seen.first_time("1:10") is True
+    assert await seen.first_time("1:10") is False
+    assert await seen.first_time("2:10") is True  # another bot's update 10
+    clock.now += 61
+    assert await seen.first_time("1:10") is True
+
+
+@pytest.mark.redis
+async def test_update_ids_are_claimed_once_across_workers_through_redis(redis: Redis) -> None:
+    workers = [RedisDeduplicator(redis, 60, prefix="yueban-test-limits:u:") for _ in range(3)]
+    claims = await asyncio.gather(*(w.first_time("1:42") for w in workers for _ in range(3)))
+    assert claims.count(True) == 1
+
+
+# -- against the stand-in's flood control ----------------------------------------------------
+
+
+@pytest.fixture
+async def eager_bot(standin: BotApiStandIn) -> AsyncIterator[Bot]:
+    """A bot whose own pacing is far looser than the stand-in's limits."""
+    limits = OutboundLimits(per_bot_per_second=1000, per_bot_burst=100,
+                            per_chat_per_second=1000, per_chat_burst=100)
+    client = build_bot(standin.token, api_base=standin.base_url, limits=limits)
+    yield client
+    await client.session.close()
+
+
+async def test_a_429_is_waited_out_and_no_message_is_lost(
+    standin: BotApiStandIn, eager_bot: Bot
+) -> None:
+    standin.set_rate_limits(RateLimits(per_private_chat_per_second=5, per_private_chat_burst=2))
+    ann = standin.create_user("Ann")
+    for n in range(4):
+        await eager_bot.send_message(ann.chat_id, f"message {n}")
+    assert [m["text"] for m in ann.bot_messages()] == [f"message {n}" for n in range(4)]
+    refused = [c for c in standin.calls("sendMessage") if c.error_code == 429]
+    assert refused, "the stand-in never said 429: the test proves nothing"
+
+
+async def test_a_busy_group_does_not_hold_up_private_chats(standin: BotApiStandIn) -> None:
+    ann, bob = standin.create_user("Ann"), standin.create_user("Bob")
+    group = standin.create_group("Operators", [ann, bob], admins=[ann])
+    bot = build_bot(standin.token, api_base=standin.base_url,
+                    limits=OutboundLimits(per_group_burst=1))
+    loop = asyncio.get_running_loop()
+    try:
+        await bot.send_message(group.chat["id"], "card 1")
+        second_card = asyncio.create_task(bot.send_message(group.chat["id"], "card 2"))
+        await asyncio.sleep(0.05)  # card 2 now waits its turn: three seconds in a group
+        started = loop.time()
+        await bot.send_message(ann.chat_id, "your order was accepted")
+        assert loop.time() - started < 0.5
+        assert not second_card.done()
+        second_card.cancel()
+    finally:
+        await bot.session.close()
+
+
+async def test_sends_are_paced_under_the_limit_so_no_429_is_needed(standin: BotApiStandIn) -> None:
+    standin.set_rate_limits(RateLimits(per_bot_per_second=100, per_bot_burst=5))
+    people = [standin.create_user(f"P{n}") for n in range(30)]
+    bot = build_bot(standin.token, api_base=standin.base_url,
+                    limits=OutboundLimits(per_bot_per_second=100, per_bot_burst=1))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        await asyncio.gather(*(bot.send_message(p.chat_id, "hello") for p in people))
+    finally:
+        await bot.session.close()
+    assert loop.time() - started >= 0.25  # 29 intervals of 10 ms
+    assert all(c.ok for c in standin.calls("sendMessage"))
+    assert all(len(p.bot_messages()) == 1 for p in people)
+
+
+async def test_one_person_flooding_the_bot_is_throttled(
+    bot_settings: SettingsFactory, engine: AsyncEngine, clock: FixedClock, standin: BotApiStandIn
+) -> None:
+    settings = bot_settings(telegram_user_updates_per_second=0.2, telegram_user_updates_burst=2)
+    runtime = bootstrap(settings, clock=clock, engine=engine)
+    async with running_bot(settings, runtime, standin) as tg:
+        ann = standin.create_user("Ann", language_code="en")
+        bob = standin.create_user("Bob", language_code="en")
+        for _ in range(5):
+            await ann.send_text("/help")
+        await bob.send_text("/help")
+        await tg.settle()
+    help_text, slow_down = gettext("tg.help", "en"), gettext("tg.throttled", "en")
+    assert [m["text"] for m in ann.bot_messages()] == [help_text, help_text, slow_down]
+    assert [m["text"] for m in bob.bot_messages()] == [help_text]
+
+
+@pytest.mark.redis
+async def test_with_redis_duplicates_are_dropped_and_the_conversation_works(
+    bot_settings: SettingsFactory,
+    engine: AsyncEngine,
+    clock: FixedClock,
+    standin: BotApiStandIn,
+    redis: Redis,
+) -> None:
+    settings = bot_settings()
+    runtime = bootstrap(settings, clock=clock, engine=engine)
+    async with running_bot(settings, runtime, standin, redis=redis) as tg:
+        standin.duplicate_updates = True
+        mei = standin.create_user("Mei", language_code="zh-hans")
+        await mei.start()
+        await mei.send_text("/language en")
+        await tg.settle()
+    assert [m["text"] for m in mei.bot_messages()] == [
+        gettext("tg.start.welcome", "zh", name="Mei"),
+        gettext("tg.language.changed", "en"),
+    ]
