@@ -117,7 +117,11 @@ async def _strike(uow: Any, directory: Directory, rules: StrikeRules, user_id: i
         await directory.ban_user(uow, user_id, f"strikes:{reason}", now)
 
 
-async def _refresh_stats(uow: Any, directory: Directory, provider_id: int | None) -> None:
+async def refresh_provider_stats(event: Event, uow: Any, directory: Directory) -> None:
+    """After an order the provider took, missed, dropped or finished: their completion rate
+    and response time (read by search ranking). Runs after the order's own commit, so it
+    never lengthens the race for an order."""
+    provider_id = getattr(event, "provider_id", None)
     if provider_id is None:
         return
     record = await uow.orders.provider_record(provider_id)
@@ -306,7 +310,10 @@ async def _dispatch_wave(uow: Any, directory: Directory, order: Order, now: date
 async def accept_order(cmd: c.AcceptOrder, uow: Any, clock: Clock, directory: Directory) -> Order:
     now = clock.now()
     actor = await _actor(uow, directory, cmd.actor_id, now)
-    order = await uow.orders.get(cmd.order_id)
+    # Racers for one open order queue on its row and then read the winner's state ("taken")
+    # instead of all doing the work and losing at the versioned save; the version check
+    # still guards the save.
+    order = await uow.orders.get(cmd.order_id, for_update=True)
     order.ensure_acceptable(actor)
     if order.accept_deadline is not None and now >= order.accept_deadline:
         raise DomainError("error.order.expired", number=order.number)
@@ -336,7 +343,6 @@ async def accept_order(cmd: c.AcceptOrder, uow: Any, clock: Clock, directory: Di
             provider_id=actor, other_provider_ids=others,
         ))
     await _save(uow, order)
-    await _refresh_stats(uow, directory, actor)
     return order
 
 
@@ -380,7 +386,6 @@ async def cancel_order(cmd: c.CancelOrder, uow: Any, clock: Clock, directory: Di
     await _save(uow, order)
     if party is Party.PROVIDER:
         await _strike(uow, directory, strike_rules, actor, "provider_cancel", now, provider=True)
-        await _refresh_stats(uow, directory, actor)
     elif fee.is_positive():
         await _strike(uow, directory, strike_rules, actor, "late_cancel", now, provider=False)
     return order
@@ -555,7 +560,6 @@ async def confirm_order(cmd: c.ConfirmOrder, uow: Any, clock: Clock, directory: 
     policy, _ = await _policy_for(uow, directory, order.category_id)
     order.complete(actor, now, policy)
     await _save(uow, order)
-    await _refresh_stats(uow, directory, order.provider_id)
     return order
 
 
@@ -581,7 +585,6 @@ async def mark_no_show(cmd: c.MarkNoShow, uow: Any, clock: Clock, directory: Dir
     assert absent_id is not None
     await _strike(uow, directory, strike_rules, absent_id, f"{absent.value}_no_show", now,
                   provider=absent is Party.PROVIDER)
-    await _refresh_stats(uow, directory, order.provider_id)
     return order
 
 
@@ -743,8 +746,6 @@ async def fire_order_timers(cmd: c.FireOrderTimers, uow: Any, directory: Directo
         if due(name):
             setattr(order, name, None)
     await _save(uow, order)
-    if "accept_deadline" in fired or "auto_complete_at" in fired:
-        await _refresh_stats(uow, directory, order.provider_id)
     return fired
 
 
@@ -834,4 +835,10 @@ COMMAND_HANDLERS: dict[type[Command], Handler] = {
     c.ListOrders: list_orders,
 }
 
-EVENT_HANDLERS: dict[type[Event], list[Handler]] = {}
+EVENT_HANDLERS: dict[type[Event], list[Handler]] = {
+    ev.OrderAccepted: [refresh_provider_stats],
+    ev.OrderCompleted: [refresh_provider_stats],
+    ev.OrderExpired: [refresh_provider_stats],
+    ev.OrderCancelled: [refresh_provider_stats],
+    ev.OrderNoShow: [refresh_provider_stats],
+}

@@ -160,8 +160,9 @@ class OrderRepository(Protocol):
     async def add(self, order: Order) -> Order:
         """Insert a draft; gives it its id and human number."""
         ...
-    async def get(self, order_id: int) -> Order:
-        """The order (NotFound "error.order.not_found")."""
+    async def get(self, order_id: int, *, for_update: bool = False) -> Order:
+        """The order (NotFound "error.order.not_found"); `for_update` locks its row until
+        the transaction ends (where the database has row locks)."""
         ...
     async def get_by_number(self, number: str) -> Order: ...
     async def lock_due(self, order_id: int, now: datetime) -> Order | None:

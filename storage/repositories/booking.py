@@ -32,6 +32,7 @@ from storage.tables.booking import (
     slot_reservations,
 )
 
+_DISPUTE_STATES = (OrderState.DISPUTED.value, OrderState.RESOLVED.value)
 _TIME_FIELDS = (
     "scheduled_start", "scheduled_end", "created_at", "paid_at", "accepted_at", "started_at",
     "delivered_at", "completed_at", "closed_at", "settled_at", "proposed_start",
@@ -154,17 +155,20 @@ class SqlOrders(SqlRepository):
         row = (await self.connection.execute(query)).first()
         if row is None:
             return None
-        dispute_row = (
-            await self.connection.execute(
-                sa.select(order_disputes).where(order_disputes.c.order_id == row.id)
-            )
-        ).first()
+        dispute_row = None
+        if row.state in _DISPUTE_STATES:  # only a disputed order has a dispute row
+            dispute_row = (
+                await self.connection.execute(
+                    sa.select(order_disputes).where(order_disputes.c.order_id == row.id)
+                )
+            ).first()
         order = _order_from(row, dispute_row)
         self.uow.track(order)
         return order
 
-    async def get(self, order_id: int) -> Order:
-        order = await self._load(sa.select(orders).where(orders.c.id == order_id))
+    async def get(self, order_id: int, *, for_update: bool = False) -> Order:
+        query = sa.select(orders).where(orders.c.id == order_id)
+        order = await self._load(self.for_update(query) if for_update else query)
         if order is None:
             raise NotFound("error.order.not_found", order=str(order_id))
         return order
@@ -326,14 +330,14 @@ class SqlDispatchLog(SqlRepository):
             return ()
         statement = (
             self.insert(order_dispatch)
-            .values([
-                {"order_id": order_id, "provider_id": pid, "wave": wave, "offered_at": at}
-                for pid in dict.fromkeys(provider_ids)
-            ])
             .on_conflict_do_nothing(index_elements=["order_id", "provider_id"])
             .returning(order_dispatch.c.provider_id)
         )
-        written = {int(r.provider_id) for r in await self.connection.execute(statement)}
+        # One cached statement, batched by the driver ("insertmanyvalues"), not a
+        # thousand-row VALUES clause compiled afresh for every wave.
+        rows = [{"order_id": order_id, "provider_id": pid, "wave": wave, "offered_at": at}
+                for pid in dict.fromkeys(provider_ids)]
+        written = {int(r.provider_id) for r in await self.connection.execute(statement, rows)}
         return tuple(p for p in dict.fromkeys(provider_ids) if p in written)
 
     async def offered(self, order_id: int) -> tuple[int, ...]:
