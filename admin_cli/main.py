@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from admin_cli import catalog, categories, disputes, orders, providers, reviews, users
+from admin_cli import ledger, withdrawals
 
 admin_app = typer.Typer(help="Operate the platform: users, providers, catalog, orders, money.",
                         no_args_is_help=True)
@@ -18,3 +19,5 @@ admin_app.add_typer(categories.app, name="categories")
 admin_app.add_typer(catalog.app, name="catalog")
 admin_app.add_typer(orders.app, name="orders")
 admin_app.add_typer(disputes.app, name="disputes")
+admin_app.add_typer(ledger.app, name="ledger")
+admin_app.add_typer(withdrawals.app, name="withdrawals")
