@@ -16,6 +16,7 @@ from core.booking.payments import WalletPayments
 from core.booking.policy import StrikeRules
 from core.identity.policy import IdentityPolicy
 from core.messagebus import MessageBus
+from core.relay.policy import RelayPolicy
 from core.reviews.policy import ReviewPolicy
 from core.shared.clock import Clock, SystemClock
 from core.wallet.gateways import ManualPayouts, PaymentGateways, SandboxGateway
@@ -85,6 +86,13 @@ def build_dependencies(settings: Settings, clock: Clock) -> dict[str, Any]:
     dependencies["strike_rules"] = StrikeRules(
         provider_suspend_at=settings.booking_provider_suspend_strikes,
         customer_ban_at=settings.booking_customer_ban_strikes,
+    )
+    dependencies["relay_policy"] = RelayPolicy(
+        close_after=timedelta(hours=settings.relay_close_after_hours),
+        leak_warnings=settings.relay_leak_warnings,
+        strikes_per_message=settings.relay_strikes_per_message,
+        ban_at_strikes=settings.relay_ban_at_strikes,
+        ban_days=settings.relay_ban_days,
     )
     return dependencies
 

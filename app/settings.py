@@ -142,6 +142,22 @@ class Settings(BaseSettings):
         30, ge=1, description="Minutes without activity after which an online provider goes offline."
     )
 
+    relay_close_after_hours: int = Field(
+        24, ge=0, description="Hours an order's chat stays open after the order ends."
+    )
+    relay_leak_warnings: int = Field(
+        0, ge=0, description="Messages with contact details per chat that only earn a warning."
+    )
+    relay_strikes_per_message: int = Field(
+        1, ge=0, description="Most strikes one relayed message with contact details earns (0: none)."
+    )
+    relay_ban_at_strikes: int = Field(
+        0, ge=0, description="Ban a sender of contact details at this many strikes (0: never)."
+    )
+    relay_ban_days: int = Field(
+        7, ge=0, description="Length of that ban in days (0: until an operator lifts it)."
+    )
+
     @property
     def is_demo(self) -> bool:
         return self.mode == "demo"

@@ -7,6 +7,7 @@ from core.catalog import handlers as catalog
 from core.booking import handlers as booking
 from core.identity import handlers as identity
 from core.messagebus import Handler
+from core.relay import handlers as relay
 from core.reviews import handlers as reviews
 from core.shared.messages import Command, Event
 from core.wallet import handlers as wallet
@@ -35,3 +36,4 @@ _merge(reviews.COMMAND_HANDLERS, reviews.EVENT_HANDLERS)
 _merge(booking.COMMAND_HANDLERS, booking.EVENT_HANDLERS)
 _merge(notices.COMMAND_HANDLERS, notices.EVENT_HANDLERS)
 _merge(wallet.COMMAND_HANDLERS, wallet.EVENT_HANDLERS)
+_merge(relay.COMMAND_HANDLERS, relay.EVENT_HANDLERS)

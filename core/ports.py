@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from core.booking.ports import DispatchLog, OrderRepository, PolicyStore, SlotReservations
     from core.identity.ports import BlockRepository, LinkCodeRepository, UserRepository
     from core.notices import NoticeDeliveries
+    from core.relay.ports import ConversationRepository, PairRepository, TranscriptRepository
     from core.reviews.ports import ReviewInvitationRepository, ReviewRepository
     from core.wallet.ports import LedgerRepository, PaymentRepository, WithdrawalRepository
 
@@ -93,6 +94,10 @@ class UnitOfWork(Protocol):
     booking_policies: PolicyStore
     # notifications
     notice_deliveries: NoticeDeliveries
+    # relay
+    conversations: ConversationRepository
+    relay_messages: TranscriptRepository
+    relay_pairs: PairRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

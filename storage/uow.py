@@ -32,6 +32,7 @@ from storage.repositories.identity import (
 )
 from storage.repositories.infra import SqlAuditLog, SqlIdempotencyKeys, SqlOutbox
 from storage.repositories.notifications import SqlNoticeDeliveries
+from storage.repositories.relay import REPOSITORIES as RELAY_REPOSITORIES
 from storage.repositories.reviews import SqlReviewInvitationRepository, SqlReviewRepository
 from storage.repositories.wallet import SqlLedger, SqlPayments, SqlWithdrawals
 
@@ -59,6 +60,7 @@ AREA_REPOSITORIES: dict[str, RepositoryFactory] = {
     "dispatch": SqlDispatchLog,
     "booking_policies": SqlBookingPolicies,
     # relay
+    **RELAY_REPOSITORIES,
     # notifications
     "notice_deliveries": SqlNoticeDeliveries,
 }

@@ -1,0 +1,381 @@
+"""The relay on SQL: conversations with their participants, each user's current choice, the
+transcript of relayed messages, and the message-pair table.
+
+A conversation is saved version-checked with its participants' membership; a participant's
+address and last location have their own small writes, so two people talking at once never
+conflict over a conversation row. Pairs are inserted with ON CONFLICT DO NOTHING on
+(from chat, from message, to chat): reporting a delivered copy twice records it once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from core.relay.model import (
+    Conversation,
+    ConversationStatus,
+    Location,
+    MessageKind,
+    MessagePair,
+    Participant,
+    ParticipantRole,
+    RelayedMessage,
+)
+from core.shared.errors import NotFound
+from storage.repositories.base import SqlRepository
+from storage.tables.relay import (
+    relay_conversations,
+    relay_messages,
+    relay_pairs,
+    relay_participants,
+    relay_selections,
+)
+
+_C = relay_conversations.c
+_P = relay_participants.c
+
+
+def _conversation_values(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "order_id": conversation.order_id,
+        "order_number": conversation.order_number,
+        "service_kind": conversation.service_kind,
+        "status": conversation.status.value,
+        "opened_at": conversation.opened_at,
+        "order_ended_at": conversation.order_ended_at,
+        "close_at": conversation.close_at,
+        "closed_at": conversation.closed_at,
+        "close_reason": conversation.close_reason,
+        "disputed": conversation.disputed,
+    }
+
+
+def _participant_from(row: Any) -> Participant:
+    location = None
+    if row.last_latitude is not None and row.last_longitude is not None:
+        location = Location(row.last_latitude, row.last_longitude)
+    return Participant(
+        user_id=row.user_id, role=ParticipantRole(row.role), joined_at=row.joined_at,
+        active=row.active, platform=row.platform, chat_id=row.chat_id,
+        last_location=location, last_location_at=row.last_location_at,
+    )
+
+
+class SqlConversations(SqlRepository):
+    async def add(self, conversation: Conversation) -> None:
+        result = await self.connection.execute(
+            relay_conversations.insert().values(**_conversation_values(conversation), version=1)
+        )
+        conversation.id = int(result.inserted_primary_key[0])
+        conversation.version = 1
+        await self._write_participants(conversation)
+        self.uow.track(conversation)
+
+    async def get(self, conversation_id: int, *, for_update: bool = False) -> Conversation:
+        found = await self._load(sa.select(relay_conversations).where(_C.id == conversation_id),
+                                 for_update=for_update)
+        if not found:
+            raise NotFound("error.relay.conversation_not_found", order_id=conversation_id)
+        return found[0]
+
+    async def for_order(self, order_id: int, *, for_update: bool = False) -> Conversation | None:
+        found = await self._load(sa.select(relay_conversations).where(_C.order_id == order_id),
+                                 for_update=for_update)
+        return found[0] if found else None
+
+    async def for_order_number(self, order_number: str) -> Conversation | None:
+        found = await self._load(
+            sa.select(relay_conversations).where(_C.order_number == order_number)
+        )
+        return found[0] if found else None
+
+    async def save(self, conversation: Conversation) -> None:
+        conversation.version = await self.update_versioned(
+            relay_conversations, {"id": conversation.id}, conversation.version,
+            _conversation_values(conversation),
+        )
+        await self._write_participants(conversation)
+
+    async def _write_participants(self, conversation: Conversation) -> None:
+        for participant in conversation.participants:
+            membership = {"role": participant.role.value, "active": participant.active,
+                          "joined_at": participant.joined_at}
+            await self.connection.execute(
+                self.insert(relay_participants)
+                .values(conversation_id=conversation.id, user_id=participant.user_id,
+                        **membership)
+                .on_conflict_do_update(index_elements=["conversation_id", "user_id"],
+                                       set_=membership)
+            )
+
+    async def open_for(self, user_id: int) -> list[Conversation]:
+        ids = sa.select(_P.conversation_id).where(_P.user_id == user_id, _P.active.is_(True))
+        return await self._load(
+            sa.select(relay_conversations)
+            .where(_C.id.in_(ids), _C.status == ConversationStatus.OPEN.value)
+            .order_by(_C.id)
+        )
+
+    async def due_to_close(self, now: datetime, limit: int) -> list[int]:
+        rows = await self.connection.execute(
+            sa.select(_C.id)
+            .where(_C.status == ConversationStatus.OPEN.value, _C.close_at <= now)
+            .order_by(_C.close_at, _C.id)
+            .limit(limit)
+        )
+        return [int(r) for r in rows.scalars()]
+
+    async def selected(self, user_id: int) -> int | None:
+        value = (
+            await self.connection.execute(
+                sa.select(relay_selections.c.conversation_id)
+                .where(relay_selections.c.user_id == user_id)
+            )
+        ).scalar_one_or_none()
+        return None if value is None else int(value)
+
+    async def select(self, user_id: int, conversation_id: int, at: datetime) -> None:
+        values = {"conversation_id": conversation_id, "selected_at": at}
+        await self.connection.execute(
+            self.insert(relay_selections)
+            .values(user_id=user_id, **values)
+            .on_conflict_do_update(index_elements=["user_id"], set_=values)
+        )
+
+    async def remember_address(self, conversation_id: int, user_id: int, platform: str,
+                               chat_id: str) -> None:
+        await self.connection.execute(
+            relay_participants.update()
+            .where(_P.conversation_id == conversation_id, _P.user_id == user_id)
+            .values(platform=platform, chat_id=chat_id)
+        )
+
+    async def remember_location(self, conversation_id: int, user_id: int, location: Location,
+                                at: datetime) -> None:
+        await self.connection.execute(
+            relay_participants.update()
+            .where(_P.conversation_id == conversation_id, _P.user_id == user_id)
+            .values(last_latitude=location.latitude, last_longitude=location.longitude,
+                    last_location_at=at)
+        )
+
+    async def _load(self, query: sa.Select[Any], *, for_update: bool = False) -> list[Conversation]:
+        if for_update:
+            query = self.for_update(query)
+        rows = (await self.connection.execute(query)).all()
+        if not rows:
+            return []
+        ids = [row.id for row in rows]
+        members: dict[int, list[Participant]] = {i: [] for i in ids}
+        for row in (
+            await self.connection.execute(
+                sa.select(relay_participants)
+                .where(_P.conversation_id.in_(ids))
+                .order_by(_P.conversation_id, _P.joined_at, _P.user_id)
+            )
+        ).all():
+            members[row.conversation_id].append(_participant_from(row))
+        conversations = []
+        for row in rows:
+            conversation = Conversation(
+                id=row.id, order_id=row.order_id, order_number=row.order_number,
+                service_kind=row.service_kind, status=ConversationStatus(row.status),
+                participants=_ordered(members[row.id]), opened_at=row.opened_at,
+                order_ended_at=row.order_ended_at, close_at=row.close_at,
+                closed_at=row.closed_at, close_reason=row.close_reason,
+                disputed=row.disputed, version=row.version,
+            )
+            self.uow.track(conversation)
+            conversations.append(conversation)
+        return conversations
+
+
+_ROLE_ORDER = {ParticipantRole.CUSTOMER: 0, ParticipantRole.PROVIDER: 1,
+               ParticipantRole.OPERATOR: 2}
+
+
+def _ordered(participants: list[Participant]) -> list[Participant]:
+    return sorted(participants, key=lambda p: (_ROLE_ORDER[p.role], p.joined_at, p.user_id))
+
+
+_M = relay_messages.c
+
+
+def _message_from(row: Any) -> RelayedMessage:
+    location = None
+    if row.latitude is not None and row.longitude is not None:
+        location = Location(row.latitude, row.longitude)
+    return RelayedMessage(
+        id=row.id, conversation_id=row.conversation_id, order_id=row.order_id,
+        sender_id=row.sender_id, sender_role=ParticipantRole(row.sender_role),
+        platform=row.platform, chat_id=row.chat_id, message_id=row.message_id,
+        kind=MessageKind(row.kind), text=row.text, files=tuple(row.files or ()),
+        leak_kinds=tuple(row.leak_kinds or ()), leak_count=row.leak_count, sent_at=row.sent_at,
+        media_group_id=row.media_group_id, location=location, reply_to_id=row.reply_to_id,
+        edit_of=row.edit_of,
+    )
+
+
+class SqlTranscript(SqlRepository):
+    async def add(self, message: RelayedMessage) -> RelayedMessage:
+        result = await self.connection.execute(
+            relay_messages.insert().values(
+                conversation_id=message.conversation_id, order_id=message.order_id,
+                sender_id=message.sender_id, sender_role=message.sender_role.value,
+                platform=message.platform, chat_id=message.chat_id,
+                message_id=message.message_id, kind=message.kind.value, text=message.text,
+                files=list(message.files), leak_kinds=list(message.leak_kinds),
+                leak_count=message.leak_count,
+                media_group_id=message.media_group_id,
+                latitude=message.location.latitude if message.location else None,
+                longitude=message.location.longitude if message.location else None,
+                reply_to_id=message.reply_to_id, edit_of=message.edit_of,
+                sent_at=message.sent_at,
+            )
+        )
+        return dataclasses.replace(message, id=int(result.inserted_primary_key[0]))
+
+    async def get(self, message_id: int) -> RelayedMessage | None:
+        row = (
+            await self.connection.execute(sa.select(relay_messages).where(_M.id == message_id))
+        ).first()
+        return None if row is None else _message_from(row)
+
+    async def original(self, platform: str, chat_id: str, message_id: str) -> RelayedMessage | None:
+        row = (
+            await self.connection.execute(
+                sa.select(relay_messages)
+                .where(_M.platform == platform, _M.chat_id == chat_id,
+                       _M.message_id == message_id, _M.edit_of.is_(None))
+                .order_by(_M.id)
+                .limit(1)
+            )
+        ).first()
+        return None if row is None else _message_from(row)
+
+    async def album_conversation(self, sender_id: int, platform: str, chat_id: str,
+                                 media_group_id: str) -> int | None:
+        value = (
+            await self.connection.execute(
+                sa.select(_M.conversation_id)
+                .where(_M.platform == platform, _M.chat_id == chat_id,
+                       _M.media_group_id == media_group_id, _M.sender_id == sender_id)
+                .order_by(_M.id)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        return None if value is None else int(value)
+
+    async def leak_messages(self, conversation_id: int, sender_id: int) -> int:
+        value = (
+            await self.connection.execute(
+                sa.select(sa.func.count())
+                .select_from(relay_messages)
+                .where(_M.conversation_id == conversation_id, _M.sender_id == sender_id,
+                       _M.leak_count > 0)
+            )
+        ).scalar_one()
+        return int(value)
+
+    async def set_location(self, message_id: int, location: Location) -> None:
+        await self.connection.execute(
+            relay_messages.update().where(_M.id == message_id)
+            .values(latitude=location.latitude, longitude=location.longitude)
+        )
+
+    async def of_conversation(self, conversation_id: int) -> Sequence[RelayedMessage]:
+        rows = (
+            await self.connection.execute(
+                sa.select(relay_messages)
+                .where(_M.conversation_id == conversation_id)
+                .order_by(_M.id)
+            )
+        ).all()
+        return [_message_from(row) for row in rows]
+
+
+_R = relay_pairs.c
+
+
+def _pair_from(row: Any) -> MessagePair:
+    return MessagePair(
+        conversation_id=row.conversation_id, relayed_message_id=row.relayed_message_id,
+        from_platform=row.from_platform, from_chat_id=row.from_chat_id,
+        from_message_id=row.from_message_id, to_user_id=row.to_user_id,
+        to_platform=row.to_platform, to_chat_id=row.to_chat_id,
+        to_message_id=row.to_message_id, created_at=row.created_at,
+    )
+
+
+class SqlPairs(SqlRepository):
+    async def add(self, pair: MessagePair) -> bool:
+        result = await self.connection.execute(
+            self.insert(relay_pairs)
+            .values(**dataclasses.asdict(pair))
+            .on_conflict_do_nothing(index_elements=["from_platform", "from_chat_id",
+                                                    "from_message_id", "to_platform",
+                                                    "to_chat_id"])
+        )
+        return bool(result.rowcount == 1)
+
+    async def by_target(self, platform: str, chat_id: str, message_id: str) -> MessagePair | None:
+        row = (
+            await self.connection.execute(
+                sa.select(relay_pairs)
+                .where(_R.to_platform == platform, _R.to_chat_id == chat_id,
+                       _R.to_message_id == message_id)
+                .order_by(_R.id)
+                .limit(1)
+            )
+        ).first()
+        return None if row is None else _pair_from(row)
+
+    async def by_source(self, platform: str, chat_id: str, message_id: str) -> list[MessagePair]:
+        rows = (
+            await self.connection.execute(
+                sa.select(relay_pairs)
+                .where(_R.from_platform == platform, _R.from_chat_id == chat_id,
+                       _R.from_message_id == message_id)
+                .order_by(_R.id)
+            )
+        ).all()
+        return [_pair_from(row) for row in rows]
+
+    async def of_message(self, relayed_message_id: int) -> list[MessagePair]:
+        rows = (
+            await self.connection.execute(
+                sa.select(relay_pairs)
+                .where(_R.relayed_message_id == relayed_message_id)
+                .order_by(_R.id)
+            )
+        ).all()
+        return [_pair_from(row) for row in rows]
+
+    async def recipients_of(self, relayed_message_ids: Sequence[int]) -> dict[int, tuple[int, ...]]:
+        if not relayed_message_ids:
+            return {}
+        found: dict[int, list[int]] = {}
+        for chunk_start in range(0, len(relayed_message_ids), 500):
+            chunk = list(relayed_message_ids[chunk_start:chunk_start + 500])
+            rows = await self.connection.execute(
+                sa.select(_R.relayed_message_id, _R.to_user_id)
+                .where(_R.relayed_message_id.in_(chunk))
+                .order_by(_R.id)
+            )
+            for message_id, user_id in rows.all():
+                users = found.setdefault(int(message_id), [])
+                if user_id not in users:
+                    users.append(int(user_id))
+        return {k: tuple(v) for k, v in found.items()}
+
+
+REPOSITORIES = {
+    "conversations": SqlConversations,
+    "relay_messages": SqlTranscript,
+    "relay_pairs": SqlPairs,
+}
