@@ -13,9 +13,11 @@ from aiogram import Router
 from aiogram.types import BotCommand
 
 from bots.i18n import gettext
-from bots.telegram.handlers import fallback, settings, start
+from bots.telegram.handlers import fallback, operator, provider, settings, start
 
 FEATURES: list[Callable[[], Router]] = [start.router, settings.router]
+FEATURES.append(provider.router)  # /apply, /workspace and the provider's order buttons
+FEATURES.append(operator.router)  # the operators' cards and decisions
 
 # The commands shown in Telegram's menu, in the order shown.
 MENU_COMMANDS = ("start", "language", "help")
