@@ -46,6 +46,7 @@ class RelayWorld:
     operator: Person
     stranger: Person
     _message_ids: dict[str, int] = field(default_factory=dict)
+    _orders: int = 0
 
     @property
     def bus(self) -> Any:
@@ -61,13 +62,25 @@ class RelayWorld:
         provider = provider or self.provider
         offer = ON_SITE_OFFER if on_site else (
             ONLINE_OFFER if provider is self.provider else OTHER_OFFER)
-        start = self.clock.now().replace(hour=0, minute=0) + timedelta(days=2, hours=10)
+        # Each order takes the next free hour, so one provider can hold several.
+        self._orders += 1
+        start = self.clock.now().replace(hour=0, minute=0) + timedelta(days=2, hours=9 + self._orders)
+        address = "静安区 南京西路 1266 号 3 楼" if on_site else None
         order: Order = await self.bus.handle(b.BookOrder(
-            actor_id=customer.id, offer_id=offer, units=1, start=start))
+            actor_id=customer.id, offer_id=offer, units=1, start=start, address=address))
         await self.bus.handle(b.PayOrder(actor_id=customer.id, order_id=order.id))
         accepted: Order = await self.bus.handle(b.AcceptOrder(actor_id=provider.id,
                                                               order_id=order.id))
         return accepted
+
+    async def complete(self, order: Order) -> None:
+        """Serve the order to its end: start at its time, finish, confirm."""
+        assert order.scheduled_start is not None and order.provider_id is not None
+        self.clock.set(order.scheduled_start)
+        await self.bus.handle(b.StartOrder(actor_id=order.provider_id, order_id=order.id,
+                                           photo="tg:photo:door"))
+        await self.bus.handle(b.FinishOrder(actor_id=order.provider_id, order_id=order.id))
+        await self.bus.handle(b.ConfirmOrder(actor_id=order.customer_id, order_id=order.id))
 
     async def send(self, sender: Person, text: str | None = None, *, kind: str = "text",
                    reply_to: str | None = None, files: tuple[str, ...] = (),
