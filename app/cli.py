@@ -72,32 +72,38 @@ def run() -> None:
     import asyncio
 
     from app.telegram import check_telegram_settings, run_telegram
+    from app.wechat import check_wechat_settings
 
     settings = Settings()
     try:
         settings.check_secrets()
         if settings.telegram_enabled:
             check_telegram_settings(settings)
+        if settings.wechat_enabled:
+            check_wechat_settings(settings)
     except ConfigurationError as error:
         typer.echo(f"cannot start: {error}", err=True)
         raise typer.Exit(2) from error
-    if not settings.telegram_enabled:
-        if settings.wechat_enabled:
-            typer.echo(
-                "cannot start: YUEBAN_WECHAT_APP_ID is set, but `yueban run` serves only "
-                "Telegram in this build; set YUEBAN_TELEGRAM_TOKEN to run the Telegram bot.",
-                err=True,
-            )
-        else:
-            typer.echo(
-                "cannot start: no chat channel is configured; set YUEBAN_TELEGRAM_TOKEN "
-                "(a token from @BotFather) to run the Telegram bot.",
-                err=True,
-            )
+    if not settings.telegram_enabled and not settings.wechat_enabled:
+        typer.echo(
+            "cannot start: no chat channel is configured; set YUEBAN_TELEGRAM_TOKEN "
+            "(a token from @BotFather) to run the Telegram bot, or YUEBAN_WECHAT_APP_ID "
+            "(with its secret and token) to run the WeChat official account.",
+            err=True,
+        )
         raise typer.Exit(3)
-    if settings.wechat_enabled:
-        typer.echo("note: the WeChat channel is not served by `yueban run` in this build.", err=True)
     logging.getLogger().setLevel(settings.log_level.upper())
+    if settings.wechat_enabled:
+        from app.http import run_channels
+
+        aes = "encrypted mode" if settings.wechat_aes_key else "plaintext mode"
+        channels = f"WeChat official account ({aes}, /wechat)"
+        if settings.telegram_enabled:
+            mode = "webhook" if settings.telegram_webhook_url else "long polling"
+            channels = f"Telegram bot ({mode}) and {channels}"
+        typer.echo(f"yueban run: {channels} on {settings.http_host}:{settings.http_port}")
+        asyncio.run(run_channels(settings))
+        return
     mode = "webhook" if settings.telegram_webhook_url else "long polling"
     typer.echo(f"yueban run: Telegram bot ({mode}) on {settings.http_host}:{settings.http_port}")
     asyncio.run(run_telegram(settings))

@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     wechat_api_base: str = Field(
         "https://api.weixin.qq.com", description="WeChat API server (a local stand-in in tests)."
     )
+    wechat_template_id: str | None = Field(
+        None,
+        description="Template for notices outside the 48-hour window (keys thing1, "
+        "character_string2, time3, thing4); without it such notices are reported undelivered.",
+    )
     wechat_pay_mch_id: str | None = Field(None, description="WeChat Pay merchant id.")
     wechat_pay_api_key: SecretStr | None = Field(None, description="WeChat Pay v2 API key.")
     wechat_pay_api_base: str = Field(

@@ -18,6 +18,7 @@ import logging
 import re
 import secrets
 import signal
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -162,8 +163,16 @@ def build_telegram(
     return service
 
 
-async def serve_telegram(service: TelegramService, stop: asyncio.Event) -> None:
-    """Serve until `stop` is set, then shut down in order: intake, updates, relay, session."""
+async def serve_telegram(
+    service: TelegramService,
+    stop: asyncio.Event,
+    mounts: Sequence[Callable[[web.Application], None]] = (),
+) -> None:
+    """Serve until `stop` is set, then shut down in order: intake, updates, relay, session.
+
+    `mounts` add other channels' routes (e.g. WeChat's) to the same application, so every
+    channel is served on one host and port.
+    """
     settings = service.settings
     relay_stop = asyncio.Event()
     relay_task = asyncio.create_task(service.relay.run(relay_stop), name="notice-relay")
@@ -172,6 +181,8 @@ async def serve_telegram(service: TelegramService, stop: asyncio.Event) -> None:
         app = webhook_app(service.endpoint, service.health)
     else:
         app = health_app(service.health)
+    for mount in mounts:
+        mount(app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:

@@ -1,0 +1,60 @@
+"""`yueban run` when WeChat is enabled: every chat channel on one HTTP server and one relay.
+
+Telegram and WeChat both listen on `YUEBAN_HTTP_HOST:YUEBAN_HTTP_PORT`, so with both
+enabled they share one aiohttp application: the Telegram service serves it (webhook or
+long polling, `/healthz`) and WeChat mounts `/wechat` and `/pay/wechat/notify` on it. They
+also share one notice relay (Telegram's, with the WeChat messenger registered in it): a
+relay plans deliveries only for the platforms it serves, so two relays would each mark
+events dispatched and leave the other platform's notices unplanned. With WeChat alone,
+`app.wechat.serve_wechat` serves its own application and relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import TYPE_CHECKING
+
+from app.bootstrap import bootstrap
+from app.settings import Settings
+from app.wechat import build_wechat, check_wechat_settings, serve_wechat
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+
+async def run_channels(settings: Settings) -> None:
+    """Serve WeChat (and Telegram, when it is enabled too) until SIGINT/SIGTERM."""
+    check_wechat_settings(settings)
+    runtime = bootstrap(settings)
+    redis = _redis(settings.redis_url) if settings.redis_url else None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        if settings.telegram_enabled:
+            from app.telegram import build_telegram, serve_telegram
+
+            telegram = build_telegram(settings, runtime, redis=redis)
+            wechat = build_wechat(settings, runtime, redis=redis, relay=telegram.relay)
+            menu = asyncio.create_task(wechat.install_menu(), name="wechat-menu")
+            try:
+                await serve_telegram(telegram, stop, mounts=[wechat.mount])
+            finally:
+                await menu
+                wechat.close()
+        else:
+            await serve_wechat(build_wechat(settings, runtime, redis=redis), stop)
+    finally:
+        if redis is not None:
+            await redis.aclose()
+        await runtime.close()
+
+
+def _redis(url: str) -> Redis:
+    from redis.asyncio import Redis
+
+    return Redis.from_url(url)
