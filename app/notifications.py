@@ -17,20 +17,27 @@ Two steps, each safe to run in several processes at once and to crash at any poi
 A delivery is never sent twice: once `sending` it only moves to `sent` or `failed`. If the
 relay dies mid-send, the row stays `sending`; after `stuck_after` it is reported as
 `interrupted` instead of being resent (at most once, never silently lost).
+
+A group chat (the operators' group) is served by a `GroupRoute`: its own notice functions
+say what the group sees, and its cards are planned like a person's notices, under user id
+`GROUP_RECIPIENT` (0, nobody) in the delivery key, so each goes out once as well.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from core.messagebus import MessageBus
 from core.notices import (
     Delivery,
+    DeliveryKey,
     NoticeRegistry,
     ReportDeliveryFailure,
     load_area_notices,
@@ -44,6 +51,21 @@ from core.shared.messages import Event
 from storage.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
+
+# The delivery key's user id for a group chat's cards: no person has id 0.
+GROUP_RECIPIENT = 0
+
+
+@dataclass(frozen=True)
+class GroupRoute:
+    """A group chat that gets cards of its own: what `registry` says about an event goes to
+    `chat_id` on `platform`, written in `locale` with times in `timezone`."""
+
+    platform: str
+    chat_id: str
+    locale: str
+    timezone: str
+    registry: NoticeRegistry
 
 
 @dataclass
@@ -84,7 +106,10 @@ class NotificationRelay:
         concurrency: int = 64,
         max_attempts: int = 5,
         poll_interval: float = 1.0,
+        wake_delay: float = 0.05,
         stuck_after: timedelta = timedelta(minutes=10),
+        stuck_check_interval: float = 60.0,
+        group_routes: Sequence[GroupRoute] = (),
     ) -> None:
         self.uow_factory = uow_factory
         self.bus = bus
@@ -95,9 +120,16 @@ class NotificationRelay:
         self.concurrency = concurrency
         self.max_attempts = max_attempts
         self.poll_interval = poll_interval
+        # A commit wakes the relay after this pause, so a burst of commits is one pass
+        # (every pass is a few transactions, and SQLite has one writer).
+        self.wake_delay = wake_delay
         self.stuck_after = stuck_after
+        self.stuck_check_interval = stuck_check_interval
+        self.group_routes = list(group_routes)
         self.totals = RelayStats()
         self._wake = asyncio.Event()
+        self._last_send_check = -math.inf
+        self._last_stuck_check = -math.inf
 
     # -- running ---------------------------------------------------------------------------
 
@@ -124,7 +156,7 @@ class NotificationRelay:
             waiter = asyncio.ensure_future(self._wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
             try:
-                await asyncio.wait(
+                done, _ = await asyncio.wait(
                     {waiter, stopper},
                     timeout=self.poll_interval,
                     return_when=asyncio.FIRST_COMPLETED,
@@ -132,12 +164,23 @@ class NotificationRelay:
             finally:
                 waiter.cancel()
                 stopper.cancel()
+            if waiter in done and not stop.is_set():
+                await asyncio.sleep(self.wake_delay)
 
     async def run_once(self) -> RelayStats:
-        """One pass: plan a batch of events, report stuck deliveries, send what is due."""
+        """One pass: plan a batch of events, send what is due, now and then report stuck ones.
+
+        Sending is looked at when something was planned, or at most every `poll_interval`
+        otherwise (for retries that came due), so an idle pass costs one transaction.
+        """
         stats = await self.plan_batch()
-        await self.report_stuck()
-        stats.add(await self.send_due())
+        now = time.monotonic()
+        if now - self._last_stuck_check >= self.stuck_check_interval:
+            self._last_stuck_check = now
+            await self.report_stuck()
+        if stats.planned or now - self._last_send_check >= self.poll_interval:
+            self._last_send_check = now
+            stats.add(await self.send_due())
         self.totals.add(stats)
         return stats
 
@@ -145,6 +188,8 @@ class NotificationRelay:
         """Pass until nothing is left to do now (for tests, tools and shutdown)."""
         total = RelayStats()
         for _ in range(max_passes):
+            # Look at everything on every pass, however recently it was looked at.
+            self._last_send_check = self._last_stuck_check = -math.inf
             stats = await self.run_once()
             total.add(stats)
             if not stats.busy:
@@ -164,6 +209,7 @@ class NotificationRelay:
             for record in records:
                 try:
                     notices = await self.registry.notices_for(record.event, uow)
+                    group_cards = await self._group_deliveries(record.event, uow, now)
                 except Exception:
                     # A bug in one area's notice function must not hold up every event
                     # behind it; the event stays in the outbox and the log says why.
@@ -176,11 +222,36 @@ class NotificationRelay:
                     for delivery in deliveries:
                         if await uow.notice_deliveries.plan(delivery, now):
                             stats.planned += 1
+                for delivery in group_cards:
+                    if await uow.notice_deliveries.plan(delivery, now):
+                        stats.planned += 1
                 done.append(record.id)
             await uow.outbox.mark_dispatched(done, now)
             await uow.commit()
         stats.events = len(done)
         return stats
+
+    async def _group_deliveries(
+        self, event: Event, uow: SqlUnitOfWork, now: datetime
+    ) -> list[Delivery]:
+        """One pending delivery per group card; numbered per platform so keys never clash."""
+        planned: list[Delivery] = []
+        numbers: dict[str, int] = {}
+        for route in self.group_routes:
+            if route.platform not in self.messengers:
+                continue
+            for notice in await route.registry.notices_for(event, uow):
+                seq = numbers.get(route.platform, 0)
+                numbers[route.platform] = seq + 1
+                planned.append(Delivery(
+                    key=DeliveryKey(event.event_id, GROUP_RECIPIENT, seq, route.platform),
+                    chat_id=route.chat_id,
+                    locale=route.locale,
+                    timezone=route.timezone,
+                    notice=notice,
+                    next_attempt_at=now,
+                ))
+        return planned
 
     # -- step 2: send ----------------------------------------------------------------------
 

@@ -52,5 +52,8 @@ async def tell(update: Update, text: str) -> None:
         if len(text) > ALERT_LIMIT:
             text = text[: ALERT_LIMIT - 1] + "…"
         await update.callback_query.answer(text, show_alert=True)
+    elif update.pre_checkout_query is not None:
+        # Telegram waits for a yes or no (10 s); a refusal shows the person why.
+        await update.pre_checkout_query.answer(ok=False, error_message=text)
     elif update.message is not None:
         await update.message.answer(text)

@@ -8,7 +8,8 @@ commands with `actor.user_id` and render in `locale`.
 
 Resolutions are cached per process for `ttl_seconds` so a busy chat does not cost one
 transaction per update just to learn who it is; a handler that changes the user's locale
-calls `ActorCache.forget`, and other workers see the change when their entry expires.
+puts the changed actor back into `ActorCache`; other workers see the change when their
+entry expires.
 """
 
 from __future__ import annotations

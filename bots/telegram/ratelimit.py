@@ -8,8 +8,10 @@ call reserves a slot under the bot's limit and the chat's limit and sleeps until
 
 The limits are GCRA cells (a token bucket kept as one "theoretical arrival time" per key):
 a reservation never fails, it says how long to wait, so concurrent senders queue up fairly.
-A send waits for its chat's turn first and only then takes a bot-wide slot, so a message
-that has to wait (a busy group) never holds up messages to other chats.
+A send waits for its chat's turn first (reserved, since one chat sees few messages) and
+then for a bot-wide turn from the process's `Pacer`, which takes turns when they are used,
+so a stalled process never releases a burst over the limit and a message that has to wait
+(a busy group) never holds up messages to other chats.
 `InProcessRateLimiter` keeps them in memory (one worker); `RedisRateLimiter` keeps them in
 Redis with one Lua script per decision, so every worker of one bot shares one budget.
 
@@ -22,7 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -71,9 +75,22 @@ class RateLimiter(Protocol):
         """Take the cells only if free now: 0.0 when taken, else the seconds until they are."""
         ...
 
+    async def take(self, rule: Rule, wanted: int) -> tuple[int, float]:
+        """Up to `wanted` cells free now: (cells taken, seconds until the next one is free)."""
+        ...
+
     async def penalize(self, rules: Sequence[Rule], seconds: float) -> None:
         """Nothing passes `rules` for `seconds` (after a 429 from the server)."""
         ...
+
+
+def _take(tat: float, now: float, rule: Rule, wanted: int) -> tuple[int, float, float]:
+    """GCRA: (cells taken, new arrival time, seconds until the next free cell)."""
+    tat = max(tat, now)
+    free = min(rule.burst, math.floor((now + rule.tolerance - tat) / rule.interval + 1e-9) + 1)
+    taken = max(0, min(free, wanted))
+    tat += taken * rule.interval
+    return taken, tat, max(0.0, tat - rule.tolerance - now)
 
 
 def _start_time(tat: float, now: float, rule: Rule, cost: int) -> float:
@@ -118,19 +135,41 @@ class InProcessRateLimiter:
     async def try_acquire(self, rules: Sequence[Rule], cost: int = 1) -> float:
         return self._decide(rules, cost, reserve_if_late=False)
 
+    async def take(self, rule: Rule, wanted: int) -> tuple[int, float]:
+        now = self._clock()
+        taken, tat, wait = _take(self._tat.get(rule.key, now), now, rule, wanted)
+        self._tat[rule.key] = tat
+        return taken, wait
+
     async def penalize(self, rules: Sequence[Rule], seconds: float) -> None:
         until = self._clock() + seconds
         for rule in rules:
             self._tat[rule.key] = max(self._tat.get(rule.key, until), until)
 
 
-# KEYS: the rule keys. ARGV: mode ("reserve" | "try" | "penalize"), cost or seconds, then
+# KEYS: the rule keys. ARGV: mode ("reserve" | "try" | "take" | "penalize"), cost, cells
+# wanted or seconds, then
 # interval and tolerance per key. Redis's own clock keeps every worker on one time line.
 _GCRA_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local mode = ARGV[1]
 local amount = tonumber(ARGV[2])
+if mode == 'take' then
+  local interval = tonumber(ARGV[3])
+  local tolerance = tonumber(ARGV[4])
+  local burst = math.floor(tolerance / interval + 0.5) + 1
+  local stored = redis.call('GET', KEYS[1])
+  local tat = stored and tonumber(stored) or now
+  if tat < now then tat = now end
+  local free = math.min(burst, math.floor((now + tolerance - tat) / interval + 1e-9) + 1)
+  local taken = math.max(0, math.min(free, amount))
+  tat = tat + taken * interval
+  if taken > 0 then
+    redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+  end
+  return {taken, tostring(math.max(0, tat - tolerance - now))}
+end
 if mode == 'penalize' then
   for i, key in ipairs(KEYS) do
     local stored = redis.call('GET', key)
@@ -191,6 +230,11 @@ class RedisRateLimiter:
 
     async def try_acquire(self, rules: Sequence[Rule], cost: int = 1) -> float:
         return await self._run("try", rules, cost)
+
+    async def take(self, rule: Rule, wanted: int) -> tuple[int, float]:
+        args = ["take", wanted, repr(rule.interval), repr(rule.tolerance)]
+        taken, wait = await self._script(keys=[self._prefix + rule.key], args=args)
+        return int(taken), float(wait.decode() if isinstance(wait, bytes) else wait)
 
     async def penalize(self, rules: Sequence[Rule], seconds: float) -> None:
         await self._run("penalize", rules, seconds)
@@ -262,6 +306,7 @@ class OutboundRateLimitMiddleware(BaseRequestMiddleware):
         self.max_retries = max_retries
         self.sleep = sleep
         self.retries = 0  # 429s waited out, for monitoring and tests
+        self._pacers: dict[int, Pacer] = {}
 
     async def __call__(
         self,
@@ -292,9 +337,71 @@ class OutboundRateLimitMiddleware(BaseRequestMiddleware):
                 await self.sleep(float(error.retry_after))
 
     async def _pace(self, bot_id: int, chat_id: int | str, cost: int) -> None:
-        # The chat's turn first, then a bot-wide slot: a slot reserved for a message that
-        # must wait (a busy group, a 429'd chat) would hold up every other chat behind it.
-        for rule in (self.limits.chat_rule(bot_id, chat_id), self.limits.bot_rule(bot_id)):
-            wait = await self.limiter.reserve([rule], cost)
-            if wait > 0:
+        # The chat's turn first, then a bot-wide turn: a bot-wide slot reserved for a
+        # message that must wait (a busy group, a 429'd chat) would hold up every other chat.
+        wait = await self.limiter.reserve([self.limits.chat_rule(bot_id, chat_id)], cost)
+        if wait > 0:
+            await self.sleep(wait)
+        pacer = self._pacers.get(bot_id)
+        if pacer is None:
+            pacer = self._pacers[bot_id] = Pacer(
+                self.limiter, self.limits.bot_rule(bot_id), self.sleep
+            )
+        await pacer.turn(cost)
+
+
+class Pacer:
+    """Hands out one process's turns under a shared rule, in arrival order, at the pace the
+    rule allows at the moment of sending.
+
+    Turns are taken when they are used (GCRA `try_acquire`), not reserved ahead: if the
+    process stalls (a busy event loop, a garbage collection), the messages it owes do not
+    all leave at once afterwards; at most the rule's burst does, and the server never sees
+    more than its limit. One task per process asks the limiter, so a thousand waiting
+    sends cost one question per turn, not a thousand.
+    """
+
+    def __init__(self, limiter: RateLimiter, rule: Rule, sleep: Sleep = asyncio.sleep) -> None:
+        self.limiter = limiter
+        self.rule = rule
+        self.sleep = sleep
+        self._waiting: deque[tuple[asyncio.Future[None], int]] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._banked = 0  # cells taken for sends still waiting for more
+
+    async def turn(self, cost: int = 1) -> None:
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((turn, cost))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._hand_out())
+        await turn
+
+    async def _hand_out(self) -> None:
+        while self._waiting:
+            while self._waiting and self._waiting[0][0].done():  # senders that gave up
+                self._waiting.popleft()
+            if not self._waiting:
+                return
+            # Ask for every cell the queue could use at once: one round trip per burst.
+            needed = sum(min(c, self.rule.burst) for _, c in self._waiting) - self._banked
+            try:
+                taken, wait = await self.limiter.take(self.rule, min(self.rule.burst, needed))
+            except Exception as error:
+                # The limiter is unreachable: fail the waiting sends rather than hang them.
+                while self._waiting:
+                    waiting, _ = self._waiting.popleft()
+                    if not waiting.done():
+                        waiting.set_exception(error)
+                return
+            self._banked += taken
+            while self._waiting:
+                turn, cost = self._waiting[0]
+                cost = min(cost, self.rule.burst)
+                if cost > self._banked:
+                    break  # an album waits until enough cells are banked for it
+                self._waiting.popleft()
+                self._banked -= cost
+                if not turn.done():
+                    turn.set_result(None)
+            if self._waiting and wait > 0:
                 await self.sleep(wait)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message, Update
@@ -44,7 +46,7 @@ async def on_language_command(
             idempotency_key=f"tg:{event_update.update_id}",
         )
     )
-    actor_cache.forget(actor.telegram_id)
+    actor_cache.put(replace(actor, locale=user.locale))
     await message.answer(gettext("tg.language.changed", user.locale))
 
 
@@ -63,7 +65,7 @@ async def on_language_chosen(
             idempotency_key=f"tg:cb:{callback.id}",
         )
     )
-    actor_cache.forget(actor.telegram_id)
+    actor_cache.put(replace(actor, locale=user.locale))
     text = gettext("tg.language.changed", user.locale)
     if isinstance(callback.message, Message):
         await callback.message.edit_text(text)

@@ -19,6 +19,7 @@ from bots.telegram.factory import build_bot
 from bots.telegram.ratelimit import (
     InProcessRateLimiter,
     OutboundLimits,
+    Pacer,
     RedisRateLimiter,
     Rule,
 )
@@ -68,6 +69,43 @@ async def test_try_acquire_takes_nothing_when_refused_and_penalize_holds_a_chat(
     assert await limiter.reserve(rule) == pytest.approx(7.0)
 
 
+async def test_taking_cells_gives_what_is_free_now_and_says_when_the_next_is() -> None:
+    clock = ManualClock()
+    limiter = InProcessRateLimiter(clock)
+    bot = Rule.per_second("bot", 10.0, 3)
+    assert await limiter.take(bot, 5) == (3, pytest.approx(0.1))
+    assert await limiter.take(bot, 5) == (0, pytest.approx(0.1))
+    clock.now += 0.25
+    assert (await limiter.take(bot, 5))[0] == 2
+    clock.now += 60  # a long pause banks no more than the burst
+    assert (await limiter.take(bot, 50))[0] == 3
+
+
+async def test_the_pacer_hands_out_turns_in_order_and_never_a_backlog_after_a_stall() -> None:
+    clock = ManualClock()
+    granted: list[tuple[int, float]] = []
+
+    async def sleep(seconds: float) -> None:
+        for _ in range(3):  # let the senders whose turn came run at the current time first
+            await asyncio.sleep(0)
+        clock.now += seconds
+
+    pacer = Pacer(InProcessRateLimiter(clock), Rule.per_second("bot", 10.0, 2), sleep)
+
+    async def send(n: int) -> None:
+        await pacer.turn()
+        granted.append((n, round(clock.now - 1000, 3)))
+
+    await asyncio.gather(*(send(n) for n in range(5)))
+    assert granted == [(0, 0), (1, 0), (2, 0.1), (3, 0.2), (4, 0.3)]
+
+    granted.clear()
+    clock.now += 30  # the process was stuck for half a minute with sends owed
+    await asyncio.gather(*(send(n) for n in range(4)))
+    times = [t for _, t in granted]
+    assert times[0] == times[1] and times[2] > times[1] and times[3] > times[2]
+
+
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url)
@@ -93,6 +131,10 @@ async def test_workers_share_one_budget_through_redis(redis_url: str, redis: Red
         user = [Rule.per_second("user:1", 1.0, 1)]
         assert await first.try_acquire(user) == 0
         assert await second.try_acquire(user) > 0.9
+        bot = Rule.per_second("bot", 10.0, 3)
+        assert (await first.take(bot, 2))[0] == 2
+        taken, wait = await second.take(bot, 5)
+        assert taken == 1 and wait == pytest.approx(0.1, abs=0.05)
     finally:
         await other_worker.aclose()
 
