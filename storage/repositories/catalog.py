@@ -20,6 +20,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from core.catalog.availability import AvailabilityPlan, Schedule, WeeklyRule, local_moment
 from core.catalog.model import (
@@ -60,6 +61,10 @@ from storage.tables.catalog import (
 # A near-me search ranks at most this many candidates from the bounding box (best rank_base
 # first), which keeps a search in a very dense area bounded.
 MAX_NEAR_CANDIDATES = 20_000
+# A filter matching at most this many providers (a rare tag, a quiet hour) is turned into a
+# list of their ids for the search to start from; a commoner one is checked row by row while
+# walking the ranking, where matches come early.
+FEW_IDS = 1_000
 
 # -- categories ----------------------------------------------------------------------------
 
@@ -269,6 +274,15 @@ class SqlProviderRepository(SqlRepository):
         )
         await self._write_tags(profile)
         await self._remember_timezone(profile.timezone)
+        # The weekly hours carry the zone they are read in (for "free at" searches).
+        await self.connection.execute(
+            schedule_windows.update()
+            .where(
+                schedule_windows.c.provider_id == profile.user_id,
+                schedule_windows.c.timezone != profile.timezone,
+            )
+            .values(timezone=profile.timezone)
+        )
         self.uow.track(profile)
 
     async def idle_online(self, last_active_before: datetime, limit: int) -> list[ProviderProfile]:
@@ -483,7 +497,7 @@ class SqlAvailabilityRepository(SqlRepository):
         await self.connection.execute(schedule_windows.delete().where(schedule_windows.c.provider_id == pid))
         await self.connection.execute(blocked_dates.delete().where(blocked_dates.c.provider_id == pid))
         pieces = [
-            {"provider_id": pid, "weekday": d, "start_minute": s, "end_minute": e}
+            {"provider_id": pid, "weekday": d, "start_minute": s, "end_minute": e, "timezone": schedule.timezone}
             for rule in schedule.rules
             for d, s, e in rule.day_pieces()
         ]
@@ -749,14 +763,38 @@ class SqlFavouriteRepository(SqlRepository):
 # (provider id, score, distance in km or None), best first
 Ranked = list[tuple[int, float, float | None]]
 
+# The columns a search hit shows, read with the page (or right after ranking a near-me page).
+HIT_COLUMNS = (
+    providers.c.display_name,
+    providers.c.tier,
+    providers.c.presence,
+    providers.c.rating_count,
+    providers.c.rating_average,
+)
+
 
 class SqlProviderSearch(SqlRepository):
+    """A page costs up to four round trips: the category tree (with a category), the zones
+    (with "free at"), the ranked page with its hit columns, then the page's tags and matching
+    offers together."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._subtrees: dict[int, list[int]] = {}
+
+    async def _custom_plans(self) -> None:
+        # The statements are prepared (asyncpg) and re-run with new values; a generic plan
+        # would ignore the very values (which category, which hour) that decide the best
+        # plan, so PostgreSQL plans each search for its own values.
+        if self.dialect == "postgresql":
+            await self.connection.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
     async def search(self, criteria: SearchCriteria) -> SearchPage:
         criteria = criteria.validated()
-        category_ids = await self._category_ids(criteria.category_id)
+        await self._custom_plans()
         offset = (criteria.page - 1) * criteria.size
-        ranked = await self._ranked(criteria, category_ids, offset=offset, limit=criteria.size + 1)
-        hits = await self._hits(ranked[: criteria.size], criteria, category_ids)
+        ranked, details = await self._ranked(criteria, offset=offset, limit=criteria.size + 1)
+        hits = await self._hits(ranked[: criteria.size], details, criteria)
         return SearchPage(
             hits=tuple(hits), page=criteria.page, size=criteria.size, has_more=len(ranked) > criteria.size
         )
@@ -781,24 +819,26 @@ class SqlProviderSearch(SqlRepository):
             radius_km=radius_km or float(MAX_SERVICE_RADIUS_KM),
             free_at=at,
         ).validated()
-        category_ids = await self._category_ids(category_id)
-        ranked = await self._ranked(criteria, category_ids, offset=0, limit=limit)
+        await self._custom_plans()
+        ranked, _ = await self._ranked(criteria, offset=0, limit=limit)
         return [provider_id for provider_id, _, _ in ranked]
 
     async def _category_ids(self, category_id: int | None) -> list[int] | None:
+        """The active categories at and below `category_id`, as literal ids: the planner then
+        estimates how many offers match from its statistics (a subquery would hide that)."""
         if category_id is None:
             return None
-        rows = (await self.connection.execute(sa.select(categories))).all()
-        everything = [_category(r) for r in rows]
-        if not any(c.id == category_id for c in everything):
-            raise NotFound("error.category.not_found", category=category_id)
-        active = {c.id for c in everything if c.active}
-        return sorted(subtree_ids(everything, category_id) & active)
+        if category_id not in self._subtrees:
+            everything = [_category(r) for r in (await self.connection.execute(sa.select(categories))).all()]
+            active = {c.id for c in everything if c.active}
+            self._subtrees[category_id] = sorted(subtree_ids(everything, category_id) & active)
+        return self._subtrees[category_id]
 
     def _offer_filter(self, criteria: SearchCriteria, category_ids: list[int] | None) -> list[Any]:
         where: list[Any] = [offers.c.active.is_(True)]
         if category_ids is not None:
-            where.append(offers.c.category_id.in_(category_ids))
+            # An unknown or closed category matches nothing (the handler reports NotFound).
+            where.append(offers.c.category_id.in_(category_ids or [-1]))
         if criteria.currency is not None:
             where.append(offers.c.currency == criteria.currency)
         if criteria.price_min is not None:
@@ -807,8 +847,11 @@ class SqlProviderSearch(SqlRepository):
             where.append(offers.c.unit_price <= criteria.price_max.amount)
         return where
 
-    async def _conditions(self, criteria: SearchCriteria, category_ids: list[int] | None) -> list[Any]:
+    async def _conditions(self, criteria: SearchCriteria) -> list[list[Any]]:
+        """The filters as branches to OR together: one, or one per group of time zones that
+        share a local time when the search asks who is free at a given instant."""
         p = providers
+        category_ids = await self._category_ids(criteria.category_id)
         where: list[Any] = [
             p.c.status == ProviderStatus.APPROVED.value,
             p.c.presence.in_(
@@ -825,18 +868,9 @@ class SqlProviderSearch(SqlRepository):
             where.append(p.c.rating_average >= criteria.min_rating)
         if criteria.tier_min is not None:
             where.append(p.c.tier >= criteria.tier_min)
-        for tag in sorted(criteria.tags):
-            where.append(
-                sa.exists(
-                    sa.select(1)
-                    .select_from(provider_tags)
-                    .where(provider_tags.c.provider_id == p.c.user_id, provider_tags.c.tag == tag)
-                )
-            )
+        where.extend(await self._tag_conditions(criteria.tags))
         if criteria.exclude_provider_ids:
             where.append(p.c.user_id.notin_(sorted(criteria.exclude_provider_ids)))
-        if criteria.free_at is not None:
-            where.append(await self._free_at(criteria.free_at))
         if criteria.near is not None:
             min_lat, max_lat, min_lon, max_lon = bounding_box(
                 criteria.near.lat, criteria.near.lon, criteria.radius_km
@@ -844,19 +878,107 @@ class SqlProviderSearch(SqlRepository):
             where.append(p.c.lat.between(min_lat, max_lat))
             if min_lon is not None and max_lon is not None:
                 where.append(p.c.lon.between(min_lon, max_lon))
-        return where
+        if criteria.free_at is None:
+            return [where]
+        return [[*where, *branch] for branch in await self._free_at(criteria.free_at)]
 
-    async def _free_at(self, instant: datetime) -> Any:
-        """Within weekly hours and not on a blocked date, in each provider's own zone."""
+    async def _few(self, queries: dict[str, sa.Select[Any]]) -> dict[str, list[int] | None]:
+        """For each named id query: its ids when there are at most FEW_IDS, else None.
+
+        One round trip: per query, how many rows it has (counted up to FEW_IDS + 1 from an
+        index) and, only when few, the ids themselves as one comma-separated string.
+        """
+        if not queries:
+            return {}
+        names = list(queries)
+        parts = []
+        for i, query in enumerate(queries.values()):
+            cut = query.limit(FEW_IDS + 1).subquery()
+            count = sa.func.count()
+            ids = sa.func.aggregate_strings(sa.cast(cut.c[0], sa.String), ",")
+            parts.append(
+                sa.select(
+                    sa.literal(i).label("part"),
+                    count.label("n"),
+                    sa.case((count <= FEW_IDS, ids), else_=None).label("ids"),
+                ).select_from(cut)
+            )
+        found: dict[str, list[int] | None] = {}
+        for part, n, ids in (await self.connection.execute(sa.union_all(*parts))).all():
+            found[names[part]] = [int(i) for i in ids.split(",")] if n and ids else ([] if not n else None)
+        return found
+
+    def _one_of(self, column: Any, ids: list[int]) -> Any:
+        """`column IN ids`: one array parameter on PostgreSQL, a plain list on SQLite."""
+        if not ids:
+            return sa.false()
+        if self.dialect == "postgresql":
+            return column == sa.any_(sa.bindparam(None, ids, type_=postgresql.ARRAY(sa.BigInteger)))
+        return column.in_(ids)
+
+    async def _tag_conditions(self, tags: frozenset[str]) -> list[Any]:
+        """Each tag asked for must be present. The rarest tag, when few providers carry it,
+        becomes a list of ids (the search starts from them); the others are probed per row."""
+        if not tags:
+            return []
+        p, t = providers, provider_tags
+        ordered = sorted(tags)
+        few = await self._few({tag: sa.select(t.c.provider_id).where(t.c.tag == tag) for tag in ordered})
+        rarest = min(
+            (tag for tag in ordered if few[tag] is not None), key=lambda tag: len(few[tag] or ()), default=None
+        )
+        conditions: list[Any] = []
+        for tag in ordered:
+            if tag == rarest:
+                conditions.append(self._one_of(p.c.user_id, few[tag] or []))
+            else:
+                conditions.append(
+                    sa.exists(
+                        sa.select(1).select_from(t).where(t.c.provider_id == p.c.user_id, t.c.tag == tag)
+                    )
+                )
+        return conditions
+
+    async def _free_at(self, instant: datetime) -> list[list[Any]]:
+        """Within weekly hours and not on a blocked date, in each provider's own zone.
+
+        Zones that share the local weekday, minute and date at `instant` (Shanghai, Hong Kong
+        and Taipei always do) form one branch with those values as literals. How many of the
+        branch's providers work at that moment decides the plan, counted rather than
+        estimated (weekly hours cluster on a few patterns that fool column statistics): a
+        quiet moment becomes a short list of ids to start from; at a busy one each provider
+        is checked while walking the ranking, where matches come early.
+        """
         names = (await self.connection.execute(sa.select(timezones.c.name))).scalars().all()
-        by_moment: dict[tuple[date, int, int], list[str]] = defaultdict(list)
-        for name in names:
-            by_moment[local_moment(name, instant)].append(name)
+        groups: dict[tuple[date, int, int], list[str]] = defaultdict(list)
+        for name in sorted(names):
+            groups[local_moment(name, instant)].append(name)
         p, w, b = providers, schedule_windows, blocked_dates
-        clauses = [
-            sa.and_(
-                p.c.timezone.in_(zones),
-                sa.exists(
+
+        def zone_of(column: Any, zones: list[str]) -> Any:
+            return column == zones[0] if len(zones) == 1 else column.in_(zones)
+
+        moments = list(groups.items())
+        few = await self._few(
+            {
+                str(i): sa.select(w.c.provider_id).where(
+                    zone_of(w.c.timezone, zones),
+                    w.c.weekday == weekday,
+                    w.c.start_minute <= minute,
+                    w.c.end_minute > minute,
+                )
+                for i, ((_, weekday, minute), zones) in enumerate(moments)
+            }
+        )
+        branches = []
+        for i, ((day, weekday, minute), zones) in enumerate(moments):
+            ids = few[str(i)]
+            if ids == []:
+                continue  # nobody in these zones works now
+            if ids is not None:
+                working: Any = self._one_of(p.c.user_id, ids)
+            else:
+                working = sa.exists(
                     sa.select(1)
                     .select_from(w)
                     .where(
@@ -865,41 +987,27 @@ class SqlProviderSearch(SqlRepository):
                         w.c.start_minute <= minute,
                         w.c.end_minute > minute,
                     )
-                ),
-                ~sa.exists(
-                    sa.select(1).select_from(b).where(b.c.provider_id == p.c.user_id, b.c.day == day)
-                ),
+                )
+            blocked = sa.exists(
+                sa.select(1).select_from(b).where(b.c.provider_id == p.c.user_id, b.c.day == day)
             )
-            for (day, weekday, minute), zones in by_moment.items()
-        ]
-        return sa.or_(*clauses) if clauses else sa.false()
+            branches.append([zone_of(p.c.timezone, zones), working, ~blocked])
+        return branches or [[sa.false()]]
 
     async def _ranked(
-        self,
-        criteria: SearchCriteria,
-        category_ids: list[int] | None,
-        *,
-        offset: int,
-        limit: int,
-    ) -> Ranked:
+        self, criteria: SearchCriteria, *, offset: int, limit: int
+    ) -> tuple[Ranked, dict[int, Any]]:
+        """The ranked page and, when it came with them, each provider's hit columns."""
         p = providers
-        where = await self._conditions(criteria, category_ids)
+        branches = await self._conditions(criteria)
         if criteria.near is None:
-            query = (
-                sa.select(p.c.user_id, p.c.rank_base)
-                .where(*where)
-                .order_by(p.c.rank_base.desc(), p.c.user_id.desc())
-                .offset(offset)
-                .limit(limit)
-            )
-            rows = (await self.connection.execute(query)).all()
-            return [(r.user_id, score(r.rank_base), None) for r in rows]
-        query = (
-            sa.select(p.c.user_id, p.c.rank_base, p.c.lat, p.c.lon, p.c.service_radius_km)
-            .where(*where)
-            .order_by(p.c.rank_base.desc(), p.c.user_id.desc())
-            .limit(MAX_NEAR_CANDIDATES)
-        )
+            columns: tuple[Any, ...] = (p.c.user_id, p.c.rank_base, *HIT_COLUMNS)
+            rows = (
+                await self.connection.execute(self._ordered(columns, branches, offset=offset, limit=limit))
+            ).all()
+            return [(r.user_id, score(r.rank_base), None) for r in rows], {r.user_id: r for r in rows}
+        columns = (p.c.user_id, p.c.rank_base, p.c.lat, p.c.lon, p.c.service_radius_km)
+        query = self._ordered(columns, branches, offset=0, limit=MAX_NEAR_CANDIDATES)
         point, radius = criteria.near, criteria.radius_km
         ranked: Ranked = []
         for row in (await self.connection.execute(query)).all():
@@ -910,49 +1018,70 @@ class SqlProviderSearch(SqlRepository):
                 continue
             ranked.append((row.user_id, score(row.rank_base, distance, radius), distance))
         ranked.sort(key=lambda hit: (-hit[1], -hit[0]))
-        return ranked[offset : offset + limit]
+        return ranked[offset : offset + limit], {}
+
+    @staticmethod
+    def _ordered(
+        columns: tuple[Any, ...], branches: list[list[Any]], *, offset: int, limit: int
+    ) -> sa.Select[Any]:
+        """Rows in ranking order: one ordered query, or the ordered union of the branches
+        (each branch is ranked and cut on its own, so each can use the ranking index)."""
+        p = providers
+        order = (p.c.rank_base.desc(), p.c.user_id.desc())
+        if len(branches) == 1:
+            return sa.select(*columns).where(*branches[0]).order_by(*order).offset(offset).limit(limit)
+        parts = [
+            sa.select(*columns).where(*branch).order_by(*order).limit(offset + limit).subquery()
+            for branch in branches
+        ]
+        union = sa.union_all(*[sa.select(*part.c) for part in parts]).subquery("ranked")
+        return (
+            sa.select(*union.c)
+            .order_by(union.c.rank_base.desc(), union.c.user_id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
 
     async def _hits(
-        self, ranked: Ranked, criteria: SearchCriteria, category_ids: list[int] | None
+        self, ranked: Ranked, details: dict[int, Any], criteria: SearchCriteria
     ) -> list[SearchHit]:
         if not ranked:
             return []
         ids = [provider_id for provider_id, _, _ in ranked]
-        p = providers
-        rows = {
-            r.user_id: r
-            for r in (
-                await self.connection.execute(
-                    sa.select(
-                        p.c.user_id, p.c.display_name, p.c.tier, p.c.presence, p.c.rating_count,
-                        p.c.rating_average,
-                    ).where(p.c.user_id.in_(ids))
-                )
-            ).all()
-        }
+        if not details:
+            query = sa.select(providers.c.user_id, *HIT_COLUMNS).where(providers.c.user_id.in_(ids))
+            details = {r.user_id: r for r in (await self.connection.execute(query)).all()}
+        # Tags and matching offers of the page in one round trip: (provider, tag or currency,
+        # unit price, offer id), tags having no price.
+        tags_and_offers = sa.union_all(
+            sa.select(
+                provider_tags.c.provider_id,
+                provider_tags.c.tag.label("text"),
+                sa.cast(sa.null(), sa.BigInteger).label("price"),
+                sa.cast(sa.null(), sa.BigInteger).label("offer_id"),
+            ).where(provider_tags.c.provider_id.in_(ids)),
+            sa.select(
+                offers.c.provider_id,
+                offers.c.currency.label("text"),
+                offers.c.unit_price.label("price"),
+                offers.c.id.label("offer_id"),
+            ).where(
+                offers.c.provider_id.in_(ids),
+                *self._offer_filter(criteria, await self._category_ids(criteria.category_id)),
+            ),
+        )
         tags: dict[int, set[str]] = defaultdict(set)
-        for provider_id, tag in (
-            await self.connection.execute(
-                sa.select(provider_tags.c.provider_id, provider_tags.c.tag).where(
-                    provider_tags.c.provider_id.in_(ids)
-                )
-            )
-        ).all():
-            tags[provider_id].add(tag)
         cheapest: dict[int, tuple[int, str, int]] = {}
-        for row in (
-            await self.connection.execute(
-                sa.select(offers.c.id, offers.c.provider_id, offers.c.unit_price, offers.c.currency).where(
-                    offers.c.provider_id.in_(ids), *self._offer_filter(criteria, category_ids)
-                )
-            )
-        ).all():
-            best = cheapest.get(row.provider_id)
-            if best is None or (row.unit_price, row.id) < (best[0], best[2]):
-                cheapest[row.provider_id] = (row.unit_price, row.currency, row.id)
+        for provider_id, text, price, offer_id in (await self.connection.execute(tags_and_offers)).all():
+            if price is None:
+                tags[provider_id].add(text)
+                continue
+            best = cheapest.get(provider_id)
+            if best is None or (price, offer_id) < (best[0], best[2]):
+                cheapest[provider_id] = (price, text, offer_id)
         hits = []
         for provider_id, rank_score, distance in ranked:
-            row = rows[provider_id]
+            row = details[provider_id]
             offer = cheapest.get(provider_id)
             hits.append(
                 SearchHit(

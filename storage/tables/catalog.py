@@ -82,6 +82,14 @@ sa.Index(
     providers.c.rank_base,
     providers.c.user_id,
 )
+# "Free at" searches rank each time zone separately (see the provider search).
+sa.Index(
+    "ix_catalog_providers_status_timezone_rank_base_user_id",
+    providers.c.status,
+    providers.c.timezone,
+    providers.c.rank_base,
+    providers.c.user_id,
+)
 sa.Index("ix_catalog_providers_lat_lon", providers.c.lat, providers.c.lon)
 sa.Index("ix_catalog_providers_presence_last_active_at", providers.c.presence, providers.c.last_active_at)
 sa.Index("ix_catalog_providers_venue_id", providers.c.venue_id)
@@ -159,6 +167,17 @@ schedule_windows = sa.Table(
     sa.Column("weekday", sa.SmallInteger, primary_key=True, autoincrement=False),
     sa.Column("start_minute", sa.SmallInteger, primary_key=True, autoincrement=False),
     sa.Column("end_minute", sa.SmallInteger, nullable=False),
+    # The provider's zone, copied here so "who works at this instant in zone Z" is one range
+    # of this index (kept equal to catalog_providers.timezone by the repositories).
+    sa.Column("timezone", sa.String(64), nullable=False),
+)
+sa.Index(
+    "ix_catalog_schedule_windows_moment",
+    schedule_windows.c.timezone,
+    schedule_windows.c.weekday,
+    schedule_windows.c.start_minute,
+    schedule_windows.c.end_minute,
+    schedule_windows.c.provider_id,
 )
 
 blocked_dates = sa.Table(

@@ -106,6 +106,11 @@ def upgrade() -> None:
         "catalog_providers",
         ["status", "rank_base", "user_id"],
     )
+    op.create_index(
+        "ix_catalog_providers_status_timezone_rank_base_user_id",
+        "catalog_providers",
+        ["status", "timezone", "rank_base", "user_id"],
+    )
     op.create_index("ix_catalog_providers_lat_lon", "catalog_providers", ["lat", "lon"])
     op.create_index(
         "ix_catalog_providers_presence_last_active_at",
@@ -175,6 +180,7 @@ def upgrade() -> None:
         sa.Column("weekday", sa.SmallInteger, autoincrement=False, nullable=False),
         sa.Column("start_minute", sa.SmallInteger, autoincrement=False, nullable=False),
         sa.Column("end_minute", sa.SmallInteger, nullable=False),
+        sa.Column("timezone", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint(
             "provider_id", "weekday", "start_minute", name="pk_catalog_schedule_windows"
         ),
@@ -184,6 +190,19 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
     )
+    op.create_index(
+        "ix_catalog_schedule_windows_moment",
+        "catalog_schedule_windows",
+        ["timezone", "weekday", "start_minute", "end_minute", "provider_id"],
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        # Weekly hours cluster on a few patterns (09:00-18:00 on weekdays, …): without
+        # statistics over the columns together the planner multiplies their separate
+        # selectivities and badly misjudges how many providers work at a given moment.
+        op.execute(
+            "CREATE STATISTICS st_catalog_schedule_windows_moment (mcv, dependencies) "
+            "ON timezone, weekday, start_minute, end_minute FROM catalog_schedule_windows"
+        )
     op.create_table(
         "catalog_blocked_dates",
         sa.Column("provider_id", sa.BigInteger, nullable=False),

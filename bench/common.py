@@ -1,0 +1,81 @@
+"""What every benchmark shares: timing, percentiles, and the JSON line each one ends with.
+
+Benchmarks run as scripts (`python bench/<name>.py`) and print progress as they go; their
+LAST line is always one JSON object (`emit`), so CI and people can read the figures alike.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def use_repository_root() -> None:
+    """Make the project importable when a benchmark is run as `python bench/x.py`."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """The nearest-rank percentile (pct in 0..100) of a non-empty sample."""
+    if not values:
+        raise ValueError("percentile of an empty sample")
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def summary(milliseconds: Sequence[float]) -> dict[str, float | int]:
+    """Count, mean and the usual percentiles of latencies in ms, rounded for reading."""
+    return {
+        "count": len(milliseconds),
+        "mean_ms": round(sum(milliseconds) / len(milliseconds), 3),
+        "p50_ms": round(percentile(milliseconds, 50), 3),
+        "p95_ms": round(percentile(milliseconds, 95), 3),
+        "p99_ms": round(percentile(milliseconds, 99), 3),
+        "max_ms": round(max(milliseconds), 3),
+    }
+
+
+class Stopwatch:
+    """Elapsed wall time in milliseconds, read while running or after."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.stopped: float | None = None
+
+    @property
+    def ms(self) -> float:
+        end = self.stopped if self.stopped is not None else time.perf_counter()
+        return (end - self.started) * 1000
+
+    def stop(self) -> float:
+        self.stopped = time.perf_counter()
+        return self.ms
+
+
+@contextmanager
+def timed() -> Iterator[Stopwatch]:
+    watch = Stopwatch()
+    try:
+        yield watch
+    finally:
+        watch.stop()
+
+
+def say(message: str) -> None:
+    """A progress line (never the last line: that belongs to `emit`)."""
+    print(message, flush=True)
+
+
+def emit(result: dict[str, Any]) -> None:
+    """Print the benchmark's result as one JSON object; call it last."""
+    print(json.dumps(result, ensure_ascii=False, separators=(", ", ": ")), flush=True)
