@@ -6,6 +6,7 @@ import typer
 
 from admin_cli import catalog, categories, disputes, orders, providers, reviews, users
 from admin_cli import ledger, withdrawals
+from admin_cli import transcripts
 
 admin_app = typer.Typer(help="Operate the platform: users, providers, catalog, orders, money.",
                         no_args_is_help=True)
@@ -18,6 +19,7 @@ admin_app.add_typer(providers.app, name="providers")
 admin_app.add_typer(categories.app, name="categories")
 admin_app.add_typer(catalog.app, name="catalog")
 admin_app.add_typer(orders.app, name="orders")
+orders.app.command("transcript")(transcripts.transcript)
 admin_app.add_typer(disputes.app, name="disputes")
 admin_app.add_typer(ledger.app, name="ledger")
 admin_app.add_typer(withdrawals.app, name="withdrawals")
