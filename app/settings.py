@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     telegram_user_updates_burst: int = Field(
         10, ge=1, description="Updates one Telegram user may send at once before throttling."
     )
+    telegram_payment_provider_token: SecretStr | None = Field(
+        None,
+        description="Payment provider token from @BotFather for card invoices in CNY/USD; "
+        "Telegram Stars need none.",
+    )
 
     wechat_app_id: str | None = Field(None, description="Official account AppID.")
     wechat_app_secret: SecretStr | None = Field(None, description="Official account AppSecret.")

@@ -38,6 +38,7 @@ from bots.telegram.dedup import InMemoryDeduplicator, RedisDeduplicator, UpdateD
 from bots.telegram.factory import build_bot, build_dispatcher
 from bots.telegram.handlers import menu_commands
 from bots.telegram.messenger import TelegramMessenger
+from bots.telegram.payments import enable_telegram_payments
 from bots.telegram.polling import run_polling
 from bots.telegram.ratelimit import (
     InProcessRateLimiter,
@@ -147,6 +148,7 @@ def build_telegram(
             burst=settings.telegram_user_updates_burst,
         ),
     )
+    _enable_payments(settings, runtime, bot, dispatcher)
     relay = NotificationRelay(
         runtime.uow_factory,
         runtime.bus,
@@ -161,6 +163,19 @@ def build_telegram(
         service.webhook_secret = given.get_secret_value() if given else secrets.token_urlsafe(32)
         service.endpoint = WebhookEndpoint(dispatcher, bot, service.webhook_secret)
     return service
+
+
+
+def _enable_payments(settings: Settings, runtime: Runtime, bot: Bot, dispatcher: Dispatcher) -> None:
+    """Telegram Stars (and card invoices with a provider token) join the wallet's gateways;
+    the customer flows learn which methods to offer."""
+    token = settings.telegram_payment_provider_token
+    options, accounts = enable_telegram_payments(
+        runtime.bus.dependencies["payment_gateways"], bot, runtime.bus,
+        card_token=token.get_secret_value() if token else None,
+    )
+    dispatcher["payment_options"] = options
+    dispatcher["telegram_accounts"] = accounts
 
 
 async def serve_telegram(

@@ -13,14 +13,16 @@ from aiogram import Router
 from aiogram.types import BotCommand
 
 from bots.i18n import gettext
-from bots.telegram.handlers import fallback, operator, provider, settings, start
+from bots.telegram.handlers import customer, fallback, operator, provider, settings, start
 
 FEATURES: list[Callable[[], Router]] = [start.router, settings.router]
 FEATURES.append(provider.router)  # /apply, /workspace and the provider's order buttons
 FEATURES.append(operator.router)  # the operators' cards and decisions
+# Links, browsing, booking, paying, my orders; first, so `/start <payload>` reaches its links.
+FEATURES.insert(0, customer.router)
 
 # The commands shown in Telegram's menu, in the order shown.
-MENU_COMMANDS = ("start", "language", "help")
+MENU_COMMANDS = ("start", *customer.COMMANDS, "language", "help")
 
 
 def build_router_tree() -> Router:

@@ -1,0 +1,110 @@
+"""The customer flows' inline buttons as `CallbackData` factories (each packs within 64 bytes).
+
+Prefixes all start with `c` so they cannot collide with other flows' buttons. Buttons carry
+ids and small numbers only; anything longer (an address, notes) waits in the FSM draft.
+The notice action `review.rate` (an order id and a star count) is encoded here as an
+`OrderCallback`, so a rating invitation's stars work like the stars under an order card.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiogram.filters.callback_data import CallbackData
+
+from bots.telegram.callbacks import action_callback
+
+
+class BrowseCallback(CallbackData, prefix="cb"):
+    """A category: `page` 0 lists its sub-categories, 1.. pages through its providers."""
+
+    category_id: int  # 0: the top of the catalog
+    page: int = 0
+
+
+class FilterCallback(CallbackData, prefix="cf"):
+    """A filter of the provider list: `name` is menu, price, rating, online, tags, near, clear."""
+
+    category_id: int
+    name: str
+    value: str = ""
+
+
+class ProviderCallback(CallbackData, prefix="cp"):
+    """A provider's card and what it offers: card, fav, unfav, book."""
+
+    provider_id: int
+    action: str
+
+
+class OfferCallback(CallbackData, prefix="co"):
+    """One offer of a provider; `units` 0 asks how many units."""
+
+    provider_id: int
+    offer_id: int
+    units: int = 0
+
+
+class CalendarCallback(CallbackData, prefix="cc"):
+    """The slot picker: `mode` b (book an offer), r (reschedule an order), o (open request).
+
+    `ref` is the offer, order or category; `owner` the provider whose calendar it is (0 for
+    an open request). `action`: m (show a month), d (show a day), s (take a slot at
+    `minute` of that local day), n (now, no slot).
+    """
+
+    mode: str
+    ref: int
+    owner: int
+    units: int
+    action: str
+    year: int = 0
+    month: int = 0
+    day: int = 0
+    minute: int = 0
+
+
+class DraftCallback(CallbackData, prefix="ck"):
+    """Steps of a booking or request draft: skip (notes), confirm, abort."""
+
+    action: str
+
+
+class PayCallback(CallbackData, prefix="cy"):
+    """Pay for something: `purpose` o (an order), x (extend it by `amount` units),
+    r (raise an open order's price by `amount`), t (tip `amount`), w (top up the wallet
+    with `amount` in `currency`). `method`: wallet, sandbox, stars, card."""
+
+    purpose: str
+    ref: int
+    amount: int
+    method: str
+    currency: str = ""
+
+
+class OrderCallback(CallbackData, prefix="cd"):
+    """An order card and its actions (show, cancel, cancel_yes, reschedule, confirm, dispute,
+    review, rate, review_skip, tip, tip_amount, extend, raise, again)."""
+
+    order_id: int
+    action: str
+    value: int = 0
+
+
+class OrdersCallback(CallbackData, prefix="cl"):
+    """A page of "my orders"."""
+
+    page: int
+
+
+class RequestCallback(CallbackData, prefix="cr"):
+    """Steps of an open request: cat (a category), units."""
+
+    step: str
+    value: int = 0
+
+
+@action_callback("review.rate")
+def _rate(args: Mapping[str, Any]) -> CallbackData:
+    return OrderCallback(order_id=int(args["order_id"]), action="rate", value=int(args["rating"]))

@@ -1,0 +1,188 @@
+"""The customer's bot over real HTTP against the stand-in, with a seeded catalog.
+
+`shop` runs the production service (webhook mode) on the test's database (SQLite, and
+PostgreSQL when configured); `redis_shop` the same with FSM state, dedup and limits in
+Redis. Helpers add providers through the core (as an approved application would), and
+read the chat the way a person does: find a message by what it says, tap a button by its
+label.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.bootstrap import Runtime, bootstrap
+from bots.telegram.standin import BotApiStandIn, SimUser
+from core.catalog.availability import AvailabilityPlan, WeeklyRule
+from core.catalog.commands import (
+    ApproveApplication,
+    ListCategories,
+    SeedCatalog,
+    SetPresence,
+    SubmitApplication,
+)
+from core.catalog.model import Category, GeoPoint, OfferDraft, ProfileDraft
+from core.catalog.onboarding import Document, DocumentKind
+from core.identity.commands import RegisterFromChannel
+from core.shared.clock import FixedClock
+from core.shared.money import Money
+from tests.adapters.telegram.conftest import (  # noqa: F401  (fixtures)
+    RunningBot,
+    SettingsFactory,
+    bot_settings,
+    running_bot,
+    standin,
+)
+
+# Plenty of room: a person tapping through a booking sends many updates in a second.
+FAST_HANDS = {"telegram_user_updates_per_second": 1000.0, "telegram_user_updates_burst": 1000}
+
+
+@dataclass
+class Shop:
+    bot: RunningBot
+    runtime: Runtime
+    standin: BotApiStandIn
+    clock: FixedClock
+    categories: dict[str, Category]
+    _next_external: int = 5_000_000
+
+    def customer(self, name: str = "Ann", language_code: str = "en") -> SimUser:
+        return self.standin.create_user(name, language_code=language_code)
+
+    async def user_id(self, person: SimUser) -> int:
+        async with self.runtime.uow_factory() as uow:
+            user = await uow.users.get_by_channel("telegram", str(person.id))
+        assert user is not None, "the person has not talked to the bot yet"
+        return int(user.id)
+
+    async def provider(
+        self,
+        name: str,
+        slug: str = "league-of-legends",
+        *,
+        price: int = 6000,
+        currency: str = "CNY",
+        rules: tuple[str, ...] = ("mon 09:00-18:00",),
+        online: bool = False,
+        tags: frozenset[str] = frozenset({"rank:king"}),
+        location: GeoPoint | None = None,
+        radius_km: int | None = None,
+        photos: tuple[str, ...] = (),
+    ) -> tuple[int, int]:
+        """An approved provider with one offer; returns (provider id, offer id)."""
+        self._next_external += 1
+        user = await self.runtime.bus.handle(RegisterFromChannel(
+            platform="telegram", external_id=str(self._next_external),
+            chat_id=str(self._next_external), display_name=name, language_code="zh",
+        ))
+        category = self.categories[slug]
+        documents = (DocumentKind.ID_PHOTO, DocumentKind.CERTIFICATE)
+        submitted = await self.runtime.bus.handle(SubmitApplication(
+            actor_id=user.id, user_id=user.id,
+            profile=ProfileDraft(display_name=name, bio=f"{name} bio", photos=photos, tags=tags,
+                                 location=location, service_radius_km=radius_km),
+            offers=(OfferDraft(category_id=category.id, unit_price=Money(price, currency),
+                               min_units=max(1, category.min_units)),),
+            availability=AvailabilityPlan(rules=tuple(WeeklyRule.parse(r) for r in rules)),
+            documents=tuple(Document(kind, f"doc:{kind.value}") for kind in documents),
+        ))
+        await self.runtime.bus.handle(ApproveApplication(application_id=submitted.id))
+        if online:
+            await self.runtime.bus.handle(SetPresence(actor_id=user.id, provider_id=user.id,
+                                                      presence="online"))
+        async with self.runtime.uow_factory() as uow:
+            [offer] = await uow.offers.for_provider(user.id)
+        return int(user.id), int(offer.id)
+
+    async def settle(self) -> None:
+        await self.bot.settle()
+
+
+@pytest.fixture
+async def shop(
+    bot_settings: SettingsFactory, engine: AsyncEngine, clock: FixedClock,  # noqa: F811
+    standin: BotApiStandIn,  # noqa: F811
+) -> AsyncIterator[Shop]:
+    async with _shop(bot_settings, engine, clock, standin) as running:
+        yield running
+
+
+@pytest.fixture
+async def redis_shop(
+    bot_settings: SettingsFactory, engine: AsyncEngine, clock: FixedClock,  # noqa: F811
+    standin: BotApiStandIn, redis_url: str,  # noqa: F811
+) -> AsyncIterator[Shop]:
+    redis = Redis.from_url(redis_url)
+    try:
+        async with _shop(bot_settings, engine, clock, standin, redis=redis) as running:
+            yield running
+    finally:
+        await redis.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _shop(
+    make: SettingsFactory, engine: AsyncEngine, clock: FixedClock, standin: BotApiStandIn,  # noqa: F811
+    *, redis: Any = None,
+) -> AsyncIterator[Shop]:
+    settings = make(**FAST_HANDS)
+    runtime = bootstrap(settings, clock=clock, engine=engine)
+    await runtime.bus.handle(SeedCatalog())
+    categories = {c.slug: c for c in await runtime.bus.handle(ListCategories())}
+    async with running_bot(settings, runtime, standin, redis=redis) as bot:
+        yield Shop(bot, runtime, standin, clock, categories)
+
+
+# -- reading the chat ----------------------------------------------------------------------------
+
+
+def text_of(message: dict[str, Any]) -> str:
+    return str(message.get("text") or message.get("caption") or "")
+
+
+def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
+    markup = message.get("reply_markup") or {}
+    return [b for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def labels(message: dict[str, Any]) -> list[str]:
+    return [b["text"] for b in buttons(message)]
+
+
+async def find(
+    person: SimUser, *parts: str, within: float = 5.0,
+    where: Callable[[dict[str, Any]], bool] | None = None,
+) -> dict[str, Any]:
+    """The newest bot message (current version) containing every part, waiting for it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        for message in reversed(person.bot_messages()):
+            if all(p in text_of(message) for p in parts) and (where is None or where(message)):
+                return message
+        if loop.time() > deadline:
+            shown = "\n---\n".join(text_of(m) for m in person.bot_messages()[-6:])
+            raise AssertionError(f"no bot message with {parts!r}; the latest:\n{shown}")
+        await asyncio.sleep(0.01)
+
+
+async def press(person: SimUser, message: dict[str, Any], label: str) -> dict[str, Any]:
+    """Tap the button whose label contains `label`; returns the callback answer."""
+    matching = [b for b in buttons(message) if label in b["text"]]
+    assert matching, f"no button {label!r} in {labels(message)}"
+    tap = await person.tap(message, callback_data=matching[0]["callback_data"])
+    return await tap.answer()
+
+
+async def say(shop: Shop, person: SimUser, text: str) -> None:
+    await person.send_text(text)
+    await shop.settle()
