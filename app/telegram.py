@@ -31,12 +31,13 @@ from aiogram.fsm.storage.redis import RedisStorage
 from aiohttp import web
 
 from app.bootstrap import Runtime, bootstrap
-from app.notifications import NotificationRelay
+from app.notifications import GroupRoute, NotificationRelay
 from app.settings import ConfigurationError, Settings
 from bots.i18n import LOCALES
 from bots.telegram.dedup import InMemoryDeduplicator, RedisDeduplicator, UpdateDeduplicator
 from bots.telegram.factory import build_bot, build_dispatcher
 from bots.telegram.handlers import menu_commands
+from bots.telegram.handlers.operator import OperatorGroup, operator_cards
 from bots.telegram.messenger import TelegramMessenger
 from bots.telegram.payments import enable_telegram_payments
 from bots.telegram.polling import run_polling
@@ -48,6 +49,7 @@ from bots.telegram.ratelimit import (
 )
 from bots.telegram.throttling import ThrottleLimits
 from bots.telegram.webhook import WEBHOOK_PATH, WebhookEndpoint, health_app, webhook_app
+from core.notices import NoticeRegistry
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -154,6 +156,7 @@ def build_telegram(
         runtime.bus,
         {"telegram": TelegramMessenger(bot)},
         clock=runtime.clock,
+        group_routes=_operator_group(settings, dispatcher),
     )
     runtime.bus.after_commit.append(relay.on_commit)
     service = TelegramService(settings, runtime, bot, dispatcher, relay, redis)
@@ -176,6 +179,20 @@ def _enable_payments(settings: Settings, runtime: Runtime, bot: Bot, dispatcher:
     )
     dispatcher["payment_options"] = options
     dispatcher["telegram_accounts"] = accounts
+
+
+def _operator_group(settings: Settings, dispatcher: Dispatcher) -> list[GroupRoute]:
+    """With `YUEBAN_TELEGRAM_ADMIN_CHAT_ID`, operators' cards go to that group, and its
+    decisions are written in the platform's default language and time zone."""
+    if settings.telegram_admin_chat_id is None:
+        return []
+    group = OperatorGroup(
+        str(settings.telegram_admin_chat_id), settings.default_locale, settings.default_timezone
+    )
+    dispatcher["operator_group"] = group
+    cards = NoticeRegistry()
+    cards.register_any(operator_cards)
+    return [GroupRoute("telegram", group.chat_id, group.locale, group.timezone, cards)]
 
 
 async def serve_telegram(
