@@ -122,8 +122,10 @@ async def _route(uow: UnitOfWork, cmd: c.RouteInbound, platform: str, chat_id: s
             if routing.usable(conversation, sender_id):
                 return conversation, None
     open_conversations = await uow.conversations.open_for(sender_id)
-    selected_id = await uow.conversations.selected(sender_id)
-    selected = next((x for x in open_conversations if x.id == selected_id), None)
+    selected = None
+    if len(open_conversations) > 1:  # the choice only matters among several
+        selected_id = await uow.conversations.selected(sender_id)
+        selected = next((x for x in open_conversations if x.id == selected_id), None)
     return routing.choose_default(sender_id, selected, open_conversations), None
 
 
@@ -145,23 +147,34 @@ async def _targets(uow: UnitOfWork, conversation: Conversation, sender_id: int,
                    replied: RelayedMessage | None) -> tuple[c.RelayTarget, ...]:
     targets = []
     for recipient in conversation.recipients(sender_id):
-        try:
-            user = await uow.users.get(recipient.user_id)
-        except NotFound:
-            log.warning("relay recipient %s of order %s is gone", recipient.user_id,
-                        conversation.order_number)
+        reached = await _reach(uow, conversation, recipient, platform)
+        if reached is None:
             continue
-        accounts = [(a.platform, a.chat_id) for a in user.accounts]
-        address = routing.address_for(recipient, accounts, platform)
-        if address is None:
-            continue
+        address, locale = reached
         mode, replace_caption = routing.delivery_mode(kind, platform, address[0], leaks)
         targets.append(c.RelayTarget(
             user_id=recipient.user_id, role=recipient.role, platform=address[0],
-            chat_id=address[1], locale=user.locale, mode=mode, replace_caption=replace_caption,
+            chat_id=address[1], locale=locale, mode=mode, replace_caption=replace_caption,
             reply_to_message_id=await _reply_target(uow, replied, *address),
         ))
     return tuple(targets)
+
+
+async def _reach(uow: UnitOfWork, conversation: Conversation, recipient: Participant,
+                 platform: str) -> tuple[tuple[str, str], str] | None:
+    """Where and in which language to reach a recipient: as they last wrote in this
+    conversation (no lookup, the common case), else from their accounts."""
+    if recipient.platform and recipient.chat_id and recipient.locale:
+        return (recipient.platform, recipient.chat_id), recipient.locale
+    try:
+        user = await uow.users.get(recipient.user_id)
+    except NotFound:
+        log.warning("relay recipient %s of order %s is gone", recipient.user_id,
+                    conversation.order_number)
+        return None
+    accounts = [(a.platform, a.chat_id) for a in user.accounts]
+    address = routing.address_for(recipient, accounts, platform)
+    return None if address is None else (address, user.locale)
 
 
 # --- leaks and strikes -----------------------------------------------------------------------
@@ -241,8 +254,10 @@ async def route_inbound(cmd: c.RouteInbound, uow: UnitOfWork, clock: Clock,
         media_group_id=media_group_id,
         location=cmd.location, reply_to_id=replied.id if replied else None,
     ))
-    if (participant.platform, participant.chat_id) != (platform, chat_id):
-        await uow.conversations.remember_address(conversation.id, sender.id, platform, chat_id)
+    if (participant.platform, participant.chat_id, participant.locale) != (
+            platform, chat_id, sender.locale):
+        await uow.conversations.remember_address(conversation.id, sender.id, platform, chat_id,
+                                                 sender.locale)
     if cmd.location is not None:
         await uow.conversations.remember_location(conversation.id, sender.id, cmd.location, now)
     if masked.count:
@@ -303,11 +318,11 @@ async def route_edit(cmd: c.RouteEdit, uow: UnitOfWork, clock: Clock,
         recipient = conversation.participant(pair.to_user_id)
         if recipient is None:
             continue  # they left the conversation (reassigned): their copy stays as it was
-        user = await uow.users.get(pair.to_user_id)
+        locale = recipient.locale or (await uow.users.get(pair.to_user_id)).locale
         mode = DeliveryMode.EDIT if pair.to_platform == platform else DeliveryMode.SEND
         targets.append(c.EditTarget(
             user_id=pair.to_user_id, platform=pair.to_platform, chat_id=pair.to_chat_id,
-            message_id=pair.to_message_id, locale=user.locale, mode=mode,
+            message_id=pair.to_message_id, locale=locale, mode=mode,
         ))
     return c.EditPlan(
         relayed_message_id=original.id, edit_id=edit_id, conversation_id=conversation.id,

@@ -120,9 +120,11 @@ class Participant:
     role: ParticipantRole
     joined_at: datetime
     active: bool = True
-    # The chat this person last wrote from in this conversation: replies go there.
+    # The chat this person last wrote from in this conversation, and the language they read:
+    # messages for them go there without looking them up again.
     platform: str | None = None
     chat_id: str | None = None
+    locale: str | None = None
     last_location: Location | None = None
     last_location_at: datetime | None = None
 

@@ -61,7 +61,7 @@ def _participant_from(row: Any) -> Participant:
         location = Location(row.last_latitude, row.last_longitude)
     return Participant(
         user_id=row.user_id, role=ParticipantRole(row.role), joined_at=row.joined_at,
-        active=row.active, platform=row.platform, chat_id=row.chat_id,
+        active=row.active, platform=row.platform, chat_id=row.chat_id, locale=row.locale,
         last_location=location, last_location_at=row.last_location_at,
     )
 
@@ -148,11 +148,11 @@ class SqlConversations(SqlRepository):
         )
 
     async def remember_address(self, conversation_id: int, user_id: int, platform: str,
-                               chat_id: str) -> None:
+                               chat_id: str, locale: str) -> None:
         await self.connection.execute(
             relay_participants.update()
             .where(_P.conversation_id == conversation_id, _P.user_id == user_id)
-            .values(platform=platform, chat_id=chat_id)
+            .values(platform=platform, chat_id=chat_id, locale=locale)
         )
 
     async def remember_location(self, conversation_id: int, user_id: int, location: Location,

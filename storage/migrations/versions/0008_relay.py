@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("joined_at", UTCDateTime(), nullable=False),
         sa.Column("platform", sa.String(20), nullable=True),
         sa.Column("chat_id", sa.String(256), nullable=True),
+        sa.Column("locale", sa.String(8), nullable=True),
         sa.Column("last_latitude", sa.Float, nullable=True),
         sa.Column("last_longitude", sa.Float, nullable=True),
         sa.Column("last_location_at", UTCDateTime(), nullable=True),

@@ -72,10 +72,10 @@ class FakeConversations:
         self.selections[user_id] = conversation_id
 
     async def remember_address(self, conversation_id: int, user_id: int, platform: str,
-                               chat_id: str) -> None:
+                               chat_id: str, locale: str) -> None:
         participant = self.rows[conversation_id].participant(user_id)
         assert participant is not None
-        participant.platform, participant.chat_id = platform, chat_id
+        participant.platform, participant.chat_id, participant.locale = platform, chat_id, locale
 
     async def remember_location(self, conversation_id: int, user_id: int, location: Location,
                                 at: datetime) -> None:
