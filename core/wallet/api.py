@@ -15,6 +15,9 @@ Coupons: `pay_order(coupon=...)` holds the coupon's value from the marketing acc
 the customer's money. When an order is cancelled, the released amount goes back to the
 marketing account first and only then to the customer, so a coupon never turns into cash.
 
+The journal is the record of every money move (who, what, when, which order); the booking
+area audits the decision that caused it.
+
 Deposits: the booking area decides when to take a deposit and when the rest; each is a
 `pay_order` call with its own `payment_ref`, and they add up in the order's escrow.
 """
@@ -26,7 +29,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.shared.audit import AuditEntry
 from core.shared.errors import DomainError
 from core.shared.money import Money
 from core.wallet.accounts import AccountKind, AccountRef
@@ -88,6 +90,35 @@ def _positive(amount: Money) -> None:
 # -- paying ------------------------------------------------------------------------------
 
 
+async def _claim_payment(
+    uow: Any, *, gateway: str, payment_ref: str, customer_id: int, amount: Money, purpose: str,
+    order_id: int | None, at: datetime,
+) -> tuple[Payment, Leg | None]:
+    """Lock the payment (gateway, payment_ref), creating its record if the gateway was never
+    asked first (the booking area may report a Telegram payment directly), and return the
+    top-up leg still to record: None once it is credited. The locked row's status is what
+    makes a payment land once, whichever flow records it."""
+    check_method(gateway, amount.currency)
+    if gateway == WALLET:
+        raise DomainError("error.wallet.unknown_method", method=gateway)
+    payment: Payment = await uow.payments.lock_or_add(Payment(
+        gateway=gateway, payment_ref=payment_ref, customer_id=customer_id, purpose=purpose,
+        order_id=order_id, amount=amount, created_at=at, is_test=gateway == "sandbox",
+    ))
+    if payment.customer_id != customer_id or payment.amount != amount:
+        raise DomainError(
+            "error.wallet.payment_mismatch", payment=payment_ref, expected=payment.amount,
+            received=amount,
+        )
+    if payment.status is PaymentStatus.PAID:
+        return payment, None
+    return payment, Leg.posted(
+        AccountRef.gateway(gateway, amount.currency), AccountRef.customer(customer_id, amount.currency),
+        amount.amount, Reason.TOP_UP, order_id=order_id,
+        data={"payment_ref": payment_ref, "customer_id": customer_id},
+    )
+
+
 async def credit_payment(
     uow: Any,
     *,
@@ -99,47 +130,20 @@ async def credit_payment(
     order_id: int | None,
     at: datetime,
     gateway_charge_id: str | None = None,
-    announce: bool = True,
 ) -> Payment:
-    """Land a gateway payment in the customer's wallet, once per (gateway, payment_ref).
-
-    Creates the payment record when the gateway was never asked first (the booking area may
-    report a Telegram payment directly); refuses one that disagrees with what was asked.
-    """
-    check_method(gateway, amount.currency)
-    if gateway == WALLET:
-        raise DomainError("error.wallet.unknown_method", method=gateway)
-    payment: Payment | None = await uow.payments.get(gateway, payment_ref, for_update=True)
-    if payment is None:
-        payment = await uow.payments.add(
-            Payment(
-                gateway=gateway, payment_ref=payment_ref, customer_id=customer_id,
-                purpose=purpose, order_id=order_id, amount=amount, created_at=at,
-                is_test=gateway == "sandbox",
-            )
-        )
-    elif payment.customer_id != customer_id or payment.amount != amount:
-        raise DomainError(
-            "error.wallet.payment_mismatch", payment=payment_ref, expected=payment.amount,
-            received=amount,
-        )
-    if payment.status is PaymentStatus.PAID:
+    """Land a gateway payment in the customer's wallet, once per (gateway, payment_ref)."""
+    payment, top_up = await _claim_payment(
+        uow, gateway=gateway, payment_ref=payment_ref, customer_id=customer_id, amount=amount,
+        purpose=purpose, order_id=order_id, at=at,
+    )
+    if top_up is None:
         return payment
-    journal_id = f"payment:{gateway}:{payment_ref}"
-    session = LedgerSession(uow)
     fp = fingerprint("top_up", gateway=gateway, payment_ref=payment_ref, customer=customer_id,
                      amount=amount)
-    if await session.existing(journal_id, fp) is None:
-        await session.record(
-            journal_id, "top_up", fp,
-            [Leg.posted(AccountRef.gateway(gateway, amount.currency),
-                        AccountRef.customer(customer_id, amount.currency), amount.amount,
-                        Reason.TOP_UP, order_id=order_id,
-                        data={"payment_ref": payment_ref, "customer_id": customer_id})],
-            at, order_id=order_id,
-        )
-    payment.mark_paid(at, gateway_charge_id, announce=announce)
+    payment.mark_paid(at, gateway_charge_id)
     await uow.payments.save(payment)
+    await LedgerSession(uow).record(f"payment:{gateway}:{payment_ref}", "top_up", fp, [top_up],
+                                    at, order_id=order_id)
     return payment
 
 
@@ -168,12 +172,13 @@ async def pay_order(
         if coupon.currency != amount.currency:
             raise DomainError("error.wallet.currency_mismatch", expected=amount.currency,
                               got=coupon.currency)
+    payment, top_up = None, None
     if method != WALLET:
         if not payment_ref:
             raise DomainError("error.wallet.payment_ref_required", method=method)
-        await credit_payment(
+        payment, top_up = await _claim_payment(
             uow, gateway=method, payment_ref=payment_ref, customer_id=customer_id,
-            amount=amount, purpose="order", order_id=order_id, at=at, announce=False,
+            amount=amount, purpose="order", order_id=order_id, at=at,
         )
     journal_id = f"order:{order_id}:hold:{payment_ref or WALLET}"
     fp = fingerprint("pay_order", order=order_id, customer=customer_id, amount=amount,
@@ -189,11 +194,21 @@ async def pay_order(
                           got=amount.currency)
     escrow = AccountRef.escrow(order_id, amount.currency)
     data = {"customer_id": customer_id, "method": method, "payment_ref": payment_ref}
-    legs = [Leg.hold(customer, escrow, amount.amount, Reason.HOLD, order_id=order_id, data=data)]
+    # The gateway's money lands and is held in one journal.
+    legs = [top_up] if top_up is not None else []
+    legs.append(Leg.hold(customer, escrow, amount.amount, Reason.HOLD, order_id=order_id, data=data))
     if coupon is not None:
         legs.append(Leg.hold(AccountRef.marketing(amount.currency), escrow, coupon.amount,
                              Reason.COUPON, order_id=order_id, data=data))
+    await _paid(uow, payment, top_up, at)
     await session.record(journal_id, "pay_order", fp, legs, at, order_id=order_id)
+
+
+async def _paid(uow: Any, payment: Payment | None, top_up: Leg | None, at: datetime) -> None:
+    if payment is not None and top_up is not None:
+        # The caller holds or spends the money at once: nobody needs PaymentReceived.
+        payment.mark_paid(at, None, announce=False)
+        await uow.payments.save(payment)
 
 
 async def order_held(uow: Any, order_id: int) -> Money | None:
@@ -274,13 +289,9 @@ async def capture_order(
     escrow = AccountRef.escrow(order_id, currency)
     legs = [Leg.post(h, h.amount, Reason.CAPTURE, order_id=order_id) for h in holds]
     legs += _split_legs(escrow, split, order_id, provider_id, venue_id)
+    await _earned(uow, provider_id, split.provider, journal_id, order_id, at)
     await session.record(journal_id, "capture", fp, legs, at, order_id=order_id,
                          result=split.to_json(), holds_verified=True)
-    await _earned(uow, provider_id, split.provider, journal_id, order_id, at)
-    await uow.audit.add(AuditEntry(
-        entity="order_escrow", entity_id=str(order_id), action="capture", actor_id=None, at=at,
-        data={"held": total.amount, "currency": currency, **split.to_json()},
-    ))
     return split
 
 
@@ -380,9 +391,9 @@ async def release_order(
             remaining -= part
             if remaining == 0:
                 break
+    await _earned(uow, provider_id, split.provider, journal_id, order_id, at)
     transfers = await session.record(journal_id, "release", fp, legs, at, order_id=order_id,
                                      result=split.to_json(), holds_verified=True)
-    await _earned(uow, provider_id, split.provider, journal_id, order_id, at)
     for payment, part, index in refunds:
         await uow.payments.save(payment)
         assert payment.id is not None
@@ -393,11 +404,6 @@ async def release_order(
                    hold_transfer_id=transfers[index].id, requested_at=at)
         )
         refund_record.requested()
-    await uow.audit.add(AuditEntry(
-        entity="order_escrow", entity_id=str(order_id), action="release", actor_id=None, at=at,
-        data={"held": held.amount, "refund": refund.amount, "currency": currency,
-              "refund_to": refund_to, **split.to_json()},
-    ))
     return split
 
 
@@ -426,12 +432,13 @@ async def tip_order(
     check_method(method, amount.currency)
     if customer_id == provider_id:
         raise DomainError("error.wallet.tip_self")
+    payment, top_up = None, None
     if method != WALLET:
         if not payment_ref:
             raise DomainError("error.wallet.payment_ref_required", method=method)
-        await credit_payment(
+        payment, top_up = await _claim_payment(
             uow, gateway=method, payment_ref=payment_ref, customer_id=customer_id,
-            amount=amount, purpose="tip", order_id=order_id, at=at, announce=False,
+            amount=amount, purpose="tip", order_id=order_id, at=at,
         )
     journal_id = f"order:{order_id}:tip:{payment_ref or WALLET}"
     fp = fingerprint("tip", order=order_id, customer=customer_id, provider=provider_id,
@@ -444,7 +451,7 @@ async def tip_order(
         return
     fee = amount.share_bps(commission_bps)
     earned = amount - fee
-    legs: list[Leg] = []
+    legs: list[Leg] = [top_up] if top_up is not None else []
     if earned.is_positive():
         legs.append(Leg.posted(customer, AccountRef.provider_pending(provider_id, amount.currency),
                                earned.amount, Reason.TIP, order_id=order_id,
@@ -452,6 +459,7 @@ async def tip_order(
     if fee.is_positive():
         legs.append(Leg.posted(customer, AccountRef.platform_fees(amount.currency), fee.amount,
                                Reason.TIP, order_id=order_id))
+    await _paid(uow, payment, top_up, at)
+    await _earned(uow, provider_id, earned, journal_id, order_id, at)
     await session.record(journal_id, "tip", fp, legs, at, order_id=order_id,
                          result={"provider": earned.amount, "platform": fee.amount})
-    await _earned(uow, provider_id, earned, journal_id, order_id, at)

@@ -156,12 +156,18 @@ class SqlLedger(SqlRepository):
         missing = [r for r in wanted if r not in found]
         if missing:
             now = self.uow.clock.now()
-            await self.connection.execute(
-                self.insert(accounts)
-                .values([_new_account_row(r, now) for r in missing])
-                .on_conflict_do_nothing(index_elements=_NATURAL_KEY)
-            )
-            found.update(await self._select(missing))
+            rows = (
+                await self.connection.execute(
+                    self.insert(accounts)
+                    .values([_new_account_row(r, now) for r in missing])
+                    .on_conflict_do_nothing(index_elements=_NATURAL_KEY)
+                    .returning(*accounts.c)
+                )
+            ).all()
+            found.update({_key_of(row): _account(row) for row in rows})
+            raced = [r for r in missing if r not in found]
+            if raced:  # created by a concurrent transaction between our select and insert
+                found.update(await self._select(raced))
         return found
 
     async def accounts_of(
@@ -466,6 +472,23 @@ class SqlPayments(SqlRepository):
         payment.version = 0
         self.uow.track(payment)
         return payment
+
+    async def lock_or_add(self, payment: Payment) -> Payment:
+        """The payment (gateway, payment_ref), created from `payment` if new, row-locked."""
+        statement = self.insert(payments).values(
+            gateway=payment.gateway, payment_ref=payment.payment_ref,
+            customer_id=payment.customer_id, purpose=payment.purpose, order_id=payment.order_id,
+            amount=payment.amount.amount, currency=payment.amount.currency,
+            status=payment.status.value, is_test=payment.is_test,
+            gateway_charge_id=payment.gateway_charge_id, refunded=payment.refunded,
+            created_at=payment.created_at, paid_at=payment.paid_at, version=0,
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["gateway", "payment_ref"], set_={"version": payments.c.version}
+        ).returning(*payments.c)
+        found = _payment((await self.connection.execute(statement)).one())
+        self.uow.track(found)
+        return found
 
     async def get(self, gateway: str, payment_ref: str, *, for_update: bool = False) -> Payment | None:
         query = sa.select(payments).where(

@@ -128,10 +128,6 @@ def upgrade() -> None:
         sa.Column("settled_at", UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_wallet_earnings"),
         sa.UniqueConstraint("journal_id", name="uq_wallet_earnings_journal_id"),
-        sa.ForeignKeyConstraint(
-            ["journal_id"], ["wallet_journals.id"],
-            name="fk_wallet_earnings_journal_id_wallet_journals",
-        ),
         sa.CheckConstraint("amount > 0", name="ck_wallet_earnings_amount_positive"),
     )
     op.create_index("ix_wallet_earnings_due", "wallet_earnings", ["settled_at", "earned_at"])
