@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.bootstrap import Runtime, bootstrap
 from app.settings import Settings
 from bench.common import emit, say, summary, timed
-from core.catalog.availability import WeeklyRule, check_no_overlap
+from core.catalog.availability import WeeklyRule, check_no_overlap, week_slots
 from core.catalog.commands import ListCategories, SeedCatalog
 from core.catalog.model import Category, GeoPoint, ServiceKind
 from core.catalog.ranking import bayesian_average, quality
@@ -52,6 +52,7 @@ from core.shared.errors import DomainError
 from core.shared.money import Money
 from storage import migrate
 from storage.db import create_engine
+from storage.repositories.catalog import tag_list
 from storage.tables.catalog import (
     blocked_dates,
     offers,
@@ -139,6 +140,7 @@ def rows(count: int, leaves: list[Category], now: datetime) -> Iterator[dict[str
                 "rank_base": quality(bayes, completion, response),
                 "last_active_at": now - timedelta(minutes=rng.randint(0, 600)), "approved_at": now,
                 "suspended_reason": None, "version": 1,
+                "category_list": "," + "".join(f"{c.id}," for c in sorted(chosen, key=lambda c: c.id)),
             })
             for category in chosen:
                 per_km = category.pricing_unit.value == "base_per_km"
@@ -148,38 +150,33 @@ def rows(count: int, leaves: list[Category], now: datetime) -> Iterator[dict[str
                     "per_km_price": rng.randrange(100, 500, 10) if per_km else None,
                     "min_units": category.min_units, "description": "", "active": True, "version": 1,
                 })
-            for tag in rng.sample(TAGS, k=rng.choice((0, 1, 2, 3, 4))) + (["lang:zh"] if rng.random() < 0.8 else []):
-                batch["tags"].append({"provider_id": user_id, "tag": tag})
+            tags = set(rng.sample(TAGS, k=rng.choice((0, 1, 2, 3, 4))))
+            if rng.random() < 0.8:
+                tags.add("lang:zh")
+            batch["tags"].extend({"provider_id": user_id, "tag": tag} for tag in sorted(tags))
             shifts = rng.sample(SHIFTS, k=rng.choice((1, 1, 2)))
-            rules: list[list[int]] = []
-            for weekdays, start, end in shifts:
-                for weekday in weekdays:
-                    rules.append([weekday, start, end])
+            rules = [WeeklyRule(day, start, end) for days, start, end in shifts for day in days]
             if len(shifts) == 2 and _overlap(rules):
-                rules = [r for r in rules if [r[1], r[2]] == [shifts[0][1], shifts[0][2]]]
+                rules = [WeeklyRule(day, shifts[0][1], shifts[0][2]) for day in shifts[0][0]]
             batch["schedules"].append({
-                "provider_id": user_id, "rules": rules, "buffer_minutes": 15, "min_notice_minutes": 60,
-                "horizon_days": 30, "version": 1,
+                "provider_id": user_id, "buffer_minutes": 15, "min_notice_minutes": 60, "horizon_days": 30,
+                "rules": [[r.weekday, r.start_minute, r.end_minute] for r in rules], "version": 1,
             })
-            for weekday, start, end in rules:
-                if end > start:
-                    batch["windows"].append({"provider_id": user_id, "weekday": weekday,
-                                             "start_minute": start, "end_minute": end, "timezone": zone})
-                else:  # overnight: split at midnight, as the repository does
-                    batch["windows"].append({"provider_id": user_id, "weekday": weekday,
-                                             "start_minute": start, "end_minute": 1440, "timezone": zone})
-                    if end:
-                        batch["windows"].append({"provider_id": user_id, "weekday": (weekday + 1) % 7,
-                                                 "start_minute": 0, "end_minute": end, "timezone": zone})
+            batch["windows"].extend(
+                {"provider_id": user_id, "weekday": d, "start_minute": start, "end_minute": end, "timezone": zone}
+                for rule in rules
+                for d, start, end in rule.day_pieces()  # overnight rules split at midnight
+            )
+            batch["providers"][-1].update(tag_list=tag_list(frozenset(tags)), week_slots=week_slots(rules))
             if rng.random() < 0.1:
                 day = (now + timedelta(days=rng.randint(0, 14))).date()
                 batch["blocked"].append({"provider_id": user_id, "day": day})
         yield batch
 
 
-def _overlap(rules: list[list[int]]) -> bool:
+def _overlap(rules: list[WeeklyRule]) -> bool:
     try:
-        check_no_overlap([WeeklyRule(d, s, e) for d, s, e in rules])
+        check_no_overlap(rules)
     except DomainError:
         return True
     return False

@@ -316,6 +316,29 @@ def check_bookable(
         raise DomainError("error.availability.busy", buffer_minutes=schedule.buffer_minutes)
 
 
+# The week in quarter hours, for `week_slots`.
+SLOT_MINUTES = 15
+SLOTS_PER_DAY = MINUTES_PER_DAY // SLOT_MINUTES
+SLOTS_PER_WEEK = 7 * SLOTS_PER_DAY
+
+
+def week_slots(rules: Iterable[WeeklyRule]) -> str:
+    """The local week as 672 characters, one per quarter hour from Monday 00:00: "1" where
+    some rule covers any part of it. A cheap first test of "works at this local time" that
+    search reads from the provider's row before checking the rules exactly."""
+    slots = ["0"] * SLOTS_PER_WEEK
+    for rule in rules:
+        for start, end in rule.week_intervals():
+            for slot in range(start // SLOT_MINUTES, -(-end // SLOT_MINUTES)):
+                slots[slot] = "1"
+    return "".join(slots)
+
+
+def slot_index(weekday: int, minute: int) -> int:
+    """The position in `week_slots` of a local weekday and minute of day."""
+    return weekday * SLOTS_PER_DAY + minute // SLOT_MINUTES
+
+
 def local_moment(timezone: str, instant: datetime) -> tuple[date, int, int]:
     """(local date, weekday, minute of day) of `instant` in `timezone` (for search)."""
     local = ensure_utc(instant).astimezone(ZoneInfo(timezone))

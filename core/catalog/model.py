@@ -225,6 +225,9 @@ def normalize_tags(tags: frozenset[str] | tuple[str, ...] | list[str]) -> frozen
     for tag in cleaned:
         if len(tag) > MAX_TAG_LENGTH:
             raise DomainError("error.catalog.tag_too_long", tag=tag, maximum=MAX_TAG_LENGTH)
+        # Commas separate tags wherever a provider's tags are kept as one list.
+        if "," in tag:
+            raise DomainError("error.catalog.invalid_tag", tag=tag)
     return cleaned
 
 

@@ -22,7 +22,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from core.catalog.availability import AvailabilityPlan, Schedule, WeeklyRule, local_moment
+from core.catalog.availability import (
+    AvailabilityPlan,
+    Schedule,
+    WeeklyRule,
+    local_moment,
+    slot_index,
+    week_slots,
+)
 from core.catalog.model import (
     MAX_SERVICE_RADIUS_KM,
     Category,
@@ -140,7 +147,7 @@ class SqlCategoryRepository(SqlRepository):
 # -- providers -----------------------------------------------------------------------------
 
 
-def _profile(row: Any, tags: frozenset[str]) -> ProviderProfile:
+def _profile(row: Any) -> ProviderProfile:
     return ProviderProfile(
         user_id=row.user_id,
         display_name=row.display_name,
@@ -150,7 +157,7 @@ def _profile(row: Any, tags: frozenset[str]) -> ProviderProfile:
         status=ProviderStatus(row.status),
         presence=Presence(row.presence),
         tier=row.tier,
-        tags=tags,
+        tags=_tags_of(row.tag_list),
         location=GeoPoint(row.lat, row.lon) if row.lat is not None and row.lon is not None else None,
         service_radius_km=row.service_radius_km,
         venue_id=row.venue_id,
@@ -184,7 +191,17 @@ def _profile_values(profile: ProviderProfile) -> dict[str, Any]:
         "timezone": profile.timezone,
         "last_active_at": profile.last_active_at,
         "suspended_reason": profile.suspended_reason,
+        "tag_list": tag_list(profile.tags),
     }
+
+
+def tag_list(tags: frozenset[str]) -> str:
+    """",lang:zh,rank:king,": every tag between commas, so `LIKE '%,tag,%'` finds one."""
+    return "," + ",".join(sorted(tags)) + "," if tags else ","
+
+
+def _tags_of(value: str) -> frozenset[str]:
+    return frozenset(t for t in value.split(",") if t)
 
 
 class SqlProviderRepository(SqlRepository):
@@ -194,30 +211,13 @@ class SqlProviderRepository(SqlRepository):
         self._loaded_tags: dict[int, frozenset[str]] = {}
 
     async def _load(self, query: sa.Select[Any]) -> list[ProviderProfile]:
-        rows = (await self.connection.execute(query)).all()
-        if not rows:
-            return []
-        tags = await self._tags_of([r.user_id for r in rows])
         profiles = []
-        for row in rows:
-            profile = _profile(row, tags.get(row.user_id, frozenset()))
+        for row in (await self.connection.execute(query)).all():
+            profile = _profile(row)
             self._loaded_tags[profile.user_id] = profile.tags
             self.uow.track(profile)
             profiles.append(profile)
         return profiles
-
-    async def _tags_of(self, ids: Sequence[int]) -> dict[int, frozenset[str]]:
-        rows = (
-            await self.connection.execute(
-                sa.select(provider_tags.c.provider_id, provider_tags.c.tag).where(
-                    provider_tags.c.provider_id.in_(ids)
-                )
-            )
-        ).all()
-        found: dict[int, set[str]] = defaultdict(set)
-        for provider_id, tag in rows:
-            found[provider_id].add(tag)
-        return {k: frozenset(v) for k, v in found.items()}
 
     async def find(self, user_id: int) -> ProviderProfile | None:
         found = await self._load(self.for_update(sa.select(providers).where(providers.c.user_id == user_id)))
@@ -260,6 +260,9 @@ class SqlProviderRepository(SqlRepository):
                 response_time_s=profile.response_time_s,
                 rank_base=quality(profile.rating_bayesian, profile.completion_rate, profile.response_time_s),
                 approved_at=profile.approved_at,
+                # Filled in as offers and hours are saved (see those repositories).
+                category_list=",",
+                week_slots=week_slots(()),
                 version=1,
             )
         )
@@ -374,6 +377,21 @@ def _offer_values(draft: OfferDraft) -> dict[str, Any]:
 
 
 class SqlOfferRepository(SqlRepository):
+    async def _refresh_category_list(self, provider_id: int) -> None:
+        """Keep the provider row's copy of their active offers' categories current."""
+        ids = (
+            await self.connection.execute(
+                sa.select(offers.c.category_id)
+                .where(offers.c.provider_id == provider_id, offers.c.active.is_(True))
+                .order_by(offers.c.category_id)
+            )
+        ).scalars().all()
+        await self.connection.execute(
+            providers.update()
+            .where(providers.c.user_id == provider_id)
+            .values(category_list="," + "".join(f"{i}," for i in ids))
+        )
+
     async def get(self, offer_id: int) -> Offer:
         row = (await self.connection.execute(sa.select(offers).where(offers.c.id == offer_id))).first()
         if row is None:
@@ -407,6 +425,7 @@ class SqlOfferRepository(SqlRepository):
         else:
             offer_id = existing.id
             await self.update_versioned(offers, {"id": offer_id}, existing.version, _offer_values(draft))
+        await self._refresh_category_list(provider_id)
         return Offer(
             id=offer_id,
             provider_id=provider_id,
@@ -418,9 +437,16 @@ class SqlOfferRepository(SqlRepository):
         )
 
     async def deactivate(self, offer_id: int) -> None:
-        await self.connection.execute(
-            offers.update().where(offers.c.id == offer_id).values(active=False, version=offers.c.version + 1)
-        )
+        provider_id = (
+            await self.connection.execute(
+                offers.update()
+                .where(offers.c.id == offer_id)
+                .values(active=False, version=offers.c.version + 1)
+                .returning(offers.c.provider_id)
+            )
+        ).scalar()
+        if provider_id is not None:
+            await self._refresh_category_list(provider_id)
 
     async def deactivate_all_except(self, provider_id: int, keep: Sequence[int]) -> None:
         await self.connection.execute(
@@ -432,6 +458,7 @@ class SqlOfferRepository(SqlRepository):
             )
             .values(active=False, version=offers.c.version + 1)
         )
+        await self._refresh_category_list(provider_id)
 
 
 # -- availability --------------------------------------------------------------------------
@@ -508,6 +535,9 @@ class SqlAvailabilityRepository(SqlRepository):
                 blocked_dates.insert(),
                 [{"provider_id": pid, "day": day} for day in sorted(schedule.blocked_dates)],
             )
+        await self.connection.execute(
+            providers.update().where(providers.c.user_id == pid).values(week_slots=week_slots(schedule.rules))
+        )
         return replace(schedule, version=version)
 
 
@@ -770,13 +800,14 @@ HIT_COLUMNS = (
     providers.c.presence,
     providers.c.rating_count,
     providers.c.rating_average,
+    providers.c.tag_list,
 )
 
 
 class SqlProviderSearch(SqlRepository):
-    """A page costs up to four round trips: the category tree (with a category), the zones
-    (with "free at"), the ranked page with its hit columns, then the page's tags and matching
-    offers together."""
+    """A page takes a few round trips: the category tree (with a category), the zones and
+    a count of who works then (with "free at"), a count of the rarest tag (with tags), the
+    ranked page with its hit columns, then the page's matching offers."""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -858,12 +889,24 @@ class SqlProviderSearch(SqlRepository):
                 [Presence.ONLINE.value] if criteria.online_now
                 else [Presence.ONLINE.value, Presence.BUSY.value, Presence.OFFLINE.value]
             ),
-            sa.exists(
-                sa.select(1)
-                .select_from(offers)
-                .where(offers.c.provider_id == p.c.user_id, *self._offer_filter(criteria, category_ids))
-            ),
+            # At least one active offer (in the category, when one is asked for), read from
+            # the row's copy of its offers' categories.
+            p.c.category_list != ",",
         ]
+        if category_ids is not None:
+            where.append(
+                sa.or_(*[p.c.category_list.contains(f",{i},") for i in category_ids])
+                if category_ids
+                else sa.false()
+            )
+        if criteria.currency is not None:
+            where.append(
+                sa.exists(
+                    sa.select(1)
+                    .select_from(offers)
+                    .where(offers.c.provider_id == p.c.user_id, *self._offer_filter(criteria, category_ids))
+                )
+            )
         if criteria.min_rating is not None:
             where.append(p.c.rating_average >= criteria.min_rating)
         if criteria.tier_min is not None:
@@ -918,7 +961,8 @@ class SqlProviderSearch(SqlRepository):
 
     async def _tag_conditions(self, tags: frozenset[str]) -> list[Any]:
         """Each tag asked for must be present. The rarest tag, when few providers carry it,
-        becomes a list of ids (the search starts from them); the others are probed per row."""
+        becomes a list of ids (the search starts from them); the others are read from the
+        row's tag list."""
         if not tags:
             return []
         p, t = providers, provider_tags
@@ -932,11 +976,7 @@ class SqlProviderSearch(SqlRepository):
             if tag == rarest:
                 conditions.append(self._one_of(p.c.user_id, few[tag] or []))
             else:
-                conditions.append(
-                    sa.exists(
-                        sa.select(1).select_from(t).where(t.c.provider_id == p.c.user_id, t.c.tag == tag)
-                    )
-                )
+                conditions.append(p.c.tag_list.contains(f",{tag},", autoescape=True))
         return conditions
 
     async def _free_at(self, instant: datetime) -> list[list[Any]]:
@@ -978,15 +1018,21 @@ class SqlProviderSearch(SqlRepository):
             if ids is not None:
                 working: Any = self._one_of(p.c.user_id, ids)
             else:
-                working = sa.exists(
-                    sa.select(1)
-                    .select_from(w)
-                    .where(
-                        w.c.provider_id == p.c.user_id,
-                        w.c.weekday == weekday,
-                        w.c.start_minute <= minute,
-                        w.c.end_minute > minute,
-                    )
+                # The row's quarter-hour map first (no lookup), then the exact rules. A LIKE
+                # pattern ("_" per earlier quarter hour, then "1") rather than substr(): the
+                # planner estimates a pattern from its statistics, a function result not.
+                working = sa.and_(
+                    p.c.week_slots.like("_" * slot_index(weekday, minute) + "1%"),
+                    sa.exists(
+                        sa.select(1)
+                        .select_from(w)
+                        .where(
+                            w.c.provider_id == p.c.user_id,
+                            w.c.weekday == weekday,
+                            w.c.start_minute <= minute,
+                            w.c.end_minute > minute,
+                        )
+                    ),
                 )
             blocked = sa.exists(
                 sa.select(1).select_from(b).where(b.c.provider_id == p.c.user_id, b.c.day == day)
@@ -1051,34 +1097,15 @@ class SqlProviderSearch(SqlRepository):
         if not details:
             query = sa.select(providers.c.user_id, *HIT_COLUMNS).where(providers.c.user_id.in_(ids))
             details = {r.user_id: r for r in (await self.connection.execute(query)).all()}
-        # Tags and matching offers of the page in one round trip: (provider, tag or currency,
-        # unit price, offer id), tags having no price.
-        tags_and_offers = sa.union_all(
-            sa.select(
-                provider_tags.c.provider_id,
-                provider_tags.c.tag.label("text"),
-                sa.cast(sa.null(), sa.BigInteger).label("price"),
-                sa.cast(sa.null(), sa.BigInteger).label("offer_id"),
-            ).where(provider_tags.c.provider_id.in_(ids)),
-            sa.select(
-                offers.c.provider_id,
-                offers.c.currency.label("text"),
-                offers.c.unit_price.label("price"),
-                offers.c.id.label("offer_id"),
-            ).where(
-                offers.c.provider_id.in_(ids),
-                *self._offer_filter(criteria, await self._category_ids(criteria.category_id)),
-            ),
-        )
-        tags: dict[int, set[str]] = defaultdict(set)
         cheapest: dict[int, tuple[int, str, int]] = {}
-        for provider_id, text, price, offer_id in (await self.connection.execute(tags_and_offers)).all():
-            if price is None:
-                tags[provider_id].add(text)
-                continue
+        matching = sa.select(offers.c.id, offers.c.provider_id, offers.c.unit_price, offers.c.currency).where(
+            offers.c.provider_id.in_(ids),
+            *self._offer_filter(criteria, await self._category_ids(criteria.category_id)),
+        )
+        for offer_id, provider_id, price, currency in (await self.connection.execute(matching)).all():
             best = cheapest.get(provider_id)
             if best is None or (price, offer_id) < (best[0], best[2]):
-                cheapest[provider_id] = (price, text, offer_id)
+                cheapest[provider_id] = (price, currency, offer_id)
         hits = []
         for provider_id, rank_score, distance in ranked:
             row = details[provider_id]
@@ -1091,7 +1118,7 @@ class SqlProviderSearch(SqlRepository):
                     presence=Presence(row.presence),
                     rating_count=row.rating_count,
                     rating_average=row.rating_average,
-                    tags=frozenset(tags.get(provider_id, ())),
+                    tags=_tags_of(row.tag_list),
                     lowest_price=Money(offer[0], offer[1]) if offer else None,
                     offer_id=offer[2] if offer else None,
                     distance_km=round(distance, 3) if distance is not None else None,

@@ -73,6 +73,12 @@ providers = sa.Table(
     sa.Column("last_active_at", UTCDateTime(), nullable=True),
     sa.Column("approved_at", UTCDateTime(), nullable=False),
     sa.Column("suspended_reason", sa.Text, nullable=True),
+    # Copies kept on the row so a ranked search checks them without a lookup per provider:
+    # ",tag,tag," / ",category id,…," of the active offers / the local week in quarter hours
+    # (core.catalog.availability.week_slots). The tables below remain the source.
+    sa.Column("tag_list", sa.Text, nullable=False),
+    sa.Column("category_list", sa.Text, nullable=False),
+    sa.Column("week_slots", sa.String(672), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.CheckConstraint("tier BETWEEN 1 AND 5", name="tier_range"),
 )

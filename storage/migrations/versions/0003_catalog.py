@@ -94,6 +94,9 @@ def upgrade() -> None:
         sa.Column("last_active_at", UTCDateTime(), nullable=True),
         sa.Column("approved_at", UTCDateTime(), nullable=False),
         sa.Column("suspended_reason", sa.Text, nullable=True),
+        sa.Column("tag_list", sa.Text, nullable=False),
+        sa.Column("category_list", sa.Text, nullable=False),
+        sa.Column("week_slots", sa.String(672), nullable=False),
         sa.Column("version", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("user_id", name="pk_catalog_providers"),
         sa.ForeignKeyConstraint(

@@ -15,6 +15,7 @@ from core.catalog.ranking import bayesian_average
 from core.catalog.search import SearchCriteria, SearchPage
 from core.shared.errors import DomainError
 from core.shared.money import Money
+from storage.repositories import catalog as catalog_storage
 from tests.integration.catalog.support import PEOPLE_SQUARE, seeded
 
 MONDAY = date(2026, 1, 5)
@@ -123,7 +124,18 @@ async def test_minimum_rating_and_tier(runtime: Runtime, catalog: dict[str, Cate
     assert sorted(await ids(runtime, min_rating=3.0)) == [loved, meh]
 
 
-async def test_every_tag_asked_for_must_be_present(runtime: Runtime, catalog: dict[str, Category]) -> None:
+@pytest.fixture(params=["id_lists", "row_checks"])
+def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways the search checks a tag or working hours: from a short list of ids, or row
+    by row while walking the ranking (what it does when many providers match)."""
+    if request.param == "row_checks":
+        monkeypatch.setattr(catalog_storage, "FEW_IDS", 0)
+    return str(request.param)
+
+
+async def test_every_tag_asked_for_must_be_present(
+    runtime: Runtime, catalog: dict[str, Category], plan: str
+) -> None:
     both = await provider(runtime, 1, catalog["honor-of-kings"], tags=frozenset({"lang:en", "gender:female"}))
     await provider(runtime, 2, catalog["honor-of-kings"], tags=frozenset({"lang:en"}))
     await provider(runtime, 3, catalog["honor-of-kings"])
@@ -146,7 +158,7 @@ async def test_online_now_and_who_never_shows(runtime: Runtime, catalog: dict[st
 
 
 async def test_free_at_uses_each_providers_zone_hours_and_blocked_dates(
-    runtime: Runtime, catalog: dict[str, Category]
+    runtime: Runtime, catalog: dict[str, Category], plan: str
 ) -> None:
     day = await provider(runtime, 1, catalog["honor-of-kings"], rules=("mon 09:00-18:00",))
     await provider(runtime, 2, catalog["honor-of-kings"], rules=("mon 20:00-23:00",))
@@ -160,6 +172,22 @@ async def test_free_at_uses_each_providers_zone_hours_and_blocked_dates(
     assert await ids(runtime, free_at=shanghai(18)) == [london]
     # An overnight rule covers the small hours of the next day.
     assert await ids(runtime, free_at=shanghai(1, 30)) == [night_owl]
+    # Nobody works at 04:00 in Shanghai (23:00 the day before in London).
+    assert await ids(runtime, free_at=shanghai(4)) == []
+
+
+async def test_a_provider_who_moves_zone_is_free_by_the_new_zones_clock(
+    runtime: Runtime, catalog: dict[str, Category], plan: str
+) -> None:
+    mover = await provider(runtime, 1, catalog["honor-of-kings"], rules=("mon 09:00-18:00",))
+    assert await ids(runtime, free_at=shanghai(10)) == [mover]
+    async with runtime.uow_factory() as uow:
+        profile = await uow.providers.get(mover)
+        profile.timezone = "Europe/London"
+        await uow.providers.save(profile)
+        await uow.commit()
+    assert await ids(runtime, free_at=shanghai(10)) == []  # 02:00 in London
+    assert await ids(runtime, free_at=shanghai(18)) == [mover]  # 10:00 in London
 
 
 async def test_near_a_point_within_the_radius_and_the_providers_own_service_area(

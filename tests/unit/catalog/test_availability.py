@@ -13,6 +13,8 @@ from core.catalog.availability import (
     WeeklyRule,
     check_bookable,
     free_slots,
+    slot_index,
+    week_slots,
 )
 from core.shared.errors import DomainError
 
@@ -199,3 +201,14 @@ def test_naive_times_are_refused() -> None:
     rules = schedule("mon 09:00-12:00")
     with pytest.raises(ValueError):
         check_bookable(rules, datetime(2026, 1, 5, 9), datetime(2026, 1, 5, 10), EARLY)
+
+
+def test_the_quarter_hour_map_covers_every_working_minute_and_nothing_else() -> None:
+    rules = [WeeklyRule.parse("mon 09:10-10:00"), WeeklyRule.parse("sun 23:30-00:30")]
+    slots = week_slots(rules)
+    assert len(slots) == 7 * 96
+    working = {i for i, c in enumerate(slots) if c == "1"}
+    # 09:00-09:15 is touched by 09:10, so it counts; the overnight rule wraps to Monday.
+    assert working == {36, 37, 38, 39, 6 * 96 + 94, 6 * 96 + 95, 0, 1}
+    assert slot_index(0, 9 * 60 + 14) == 36
+    assert slot_index(6, 23 * 60 + 59) == 7 * 96 - 1
