@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -110,14 +111,40 @@ def run() -> None:
 
 
 @app.command("demo")
-def demo() -> None:
-    """Start the whole platform locally with a seeded demo world."""
-    typer.echo(
-        "yueban demo: the browser demo is not part of this build yet; "
-        "try `yueban db upgrade && yueban admin catalog seed`.",
-        err=True,
-    )
-    raise typer.Exit(3)
+def demo(
+    walkthrough: bool = typer.Option(
+        False, "--walkthrough", help="Play the whole journey in the page by itself."
+    ),
+    port: int | None = typer.Option(
+        None, "--port", min=0, max=65535, help="Port of the page (default: YUEBAN_HTTP_PORT)."
+    ),
+    reset: bool = typer.Option(False, "--reset", help="Delete the demo's data and seed afresh."),
+    pace: float = typer.Option(
+        1.0, "--pace", min=0.0, max=10.0, help="Seconds between walkthrough steps."
+    ),
+    lang: str = typer.Option("en", "--lang", help="Language of the page's people: en or zh."),
+    data_dir: Path = typer.Option(
+        Path(".yueban-demo"), "--data-dir", file_okay=False,
+        help="Folder for the demo's database and files.",
+    ),
+) -> None:
+    """Start the whole platform locally, with a seeded world, in a browser chat."""
+    import asyncio
+
+    from app.demo.server import DemoError, DemoOptions, run_demo
+
+    if lang not in ("en", "zh"):
+        typer.echo(f"--lang must be en or zh, not {lang!r}", err=True)
+        raise typer.Exit(2)
+    logging.getLogger().setLevel(logging.WARNING)
+    options = DemoOptions(port=port, data_dir=data_dir, reset=reset, walkthrough=walkthrough,
+                          pace=pace, language=lang)
+    try:
+        code = asyncio.run(run_demo(options, echo=lambda line: typer.echo(line)))
+    except DemoError as error:
+        typer.echo(f"cannot start the demo: {error}", err=True)
+        raise typer.Exit(2) from error
+    raise typer.Exit(code)
 
 
 def main() -> None:
