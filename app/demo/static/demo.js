@@ -803,7 +803,10 @@ function openPersonDialog() {
   api("/demo/config").then((config) => {
     for (const person of config.people) {
       if (shown.has(person.id)) continue;
-      existing.append(el("option", { value: person.id, text: `${person.name} · ${t(person.role)}` }));
+      existing.append(el("option", {
+        value: person.id, text: `${person.name} · ${t(person.role)}`,
+        dataset: { name: person.name, role: person.role },
+      }));
     }
   }).catch(() => {});
   document.getElementById("person-name").value = "";
@@ -820,9 +823,8 @@ function openPersonDialog() {
         await openPane({ user_id: user.id, chat_id: user.id, title: fullName(user), subtitle: t("role_person"), role: "role_person" });
       } else if (choice === "open" && existing.value) {
         const id = Number(existing.value);
-        const option = existing.selectedOptions[0];
-        const [name, role] = option.textContent.split(" · ");
-        await openPane({ user_id: id, chat_id: id, title: name, subtitle: role, role: "role_person" });
+        const { name, role } = existing.selectedOptions[0].dataset;
+        await openPane({ user_id: id, chat_id: id, title: name, subtitle: t(role), role });
       }
     } catch (error) {
       if (state.panes[0]) problem(state.panes[0], error);
