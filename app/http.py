@@ -16,7 +16,7 @@ import contextlib
 import signal
 from typing import TYPE_CHECKING
 
-from app.bootstrap import bootstrap
+from app.bootstrap import Runtime, bootstrap
 from app.settings import Settings
 from app.wechat import build_wechat, check_wechat_settings, serve_wechat
 
@@ -24,8 +24,28 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 
+async def serve_channels(settings: Settings, runtime: Runtime, stop: asyncio.Event, *,
+                         redis: Redis | None = None, redis_namespace: str = "yueban") -> None:
+    """Serve WeChat, and Telegram when it is enabled too, until `stop` is set."""
+    if not settings.telegram_enabled:
+        await serve_wechat(build_wechat(settings, runtime, redis=redis,
+                                        redis_namespace=redis_namespace), stop)
+        return
+    from app.telegram import build_telegram, serve_telegram
+
+    telegram = build_telegram(settings, runtime, redis=redis, redis_namespace=redis_namespace)
+    wechat = build_wechat(settings, runtime, redis=redis, redis_namespace=redis_namespace,
+                          relay=telegram.relay)
+    menu = asyncio.create_task(wechat.install_menu(), name="wechat-menu")
+    try:
+        await serve_telegram(telegram, stop, mounts=[wechat.mount])
+    finally:
+        await menu
+        wechat.close()
+
+
 async def run_channels(settings: Settings) -> None:
-    """Serve WeChat (and Telegram, when it is enabled too) until SIGINT/SIGTERM."""
+    """`yueban run` with WeChat enabled: wire everything, serve until SIGINT/SIGTERM."""
     check_wechat_settings(settings)
     runtime = bootstrap(settings)
     redis = _redis(settings.redis_url) if settings.redis_url else None
@@ -35,19 +55,7 @@ async def run_channels(settings: Settings) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     try:
-        if settings.telegram_enabled:
-            from app.telegram import build_telegram, serve_telegram
-
-            telegram = build_telegram(settings, runtime, redis=redis)
-            wechat = build_wechat(settings, runtime, redis=redis, relay=telegram.relay)
-            menu = asyncio.create_task(wechat.install_menu(), name="wechat-menu")
-            try:
-                await serve_telegram(telegram, stop, mounts=[wechat.mount])
-            finally:
-                await menu
-                wechat.close()
-        else:
-            await serve_wechat(build_wechat(settings, runtime, redis=redis), stop)
+        await serve_channels(settings, runtime, stop, redis=redis)
     finally:
         if redis is not None:
             await redis.aclose()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -103,6 +103,8 @@ class WeChatService:
     owns_relay: bool
     pay_notify: WeChatPayNotify | None = None
     redis: Redis | None = None
+    # Set once the menu was sent to WeChat (or sending it failed), after the server starts.
+    menu_done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def mount(self, app: web.Application) -> None:
         """Add `/wechat` and `/pay/wechat/notify` to `app`; its shutdown drains our work."""
@@ -128,6 +130,8 @@ class WeChatService:
             await self.api.create_menu(build_menu())
         except Exception as error:
             log.warning("could not create the WeChat menu: %s", error)
+        finally:
+            self.menu_done.set()
 
     async def settle(self) -> None:
         """Wait until every accepted push has been answered (tests and shutdown)."""

@@ -152,10 +152,11 @@ async def redeem_link_code(conv: Conversation, code: str) -> None:
 
 
 async def approve_application(conv: Conversation, application_id: int) -> None:
-    application = await conv.run(ApproveApplication(
+    profile = await conv.run(ApproveApplication(
         actor_id=conv.user_id, idempotency_key=conv.idempotency(), application_id=application_id))
     conv.finish()
-    conv.tell("wx.application.approved", application_id=application.id)
+    conv.tell("wx.application.approved", application_id=application_id,
+              name=profile.display_name)
 
 
 async def ask_application_reason(conv: Conversation, application_id: int) -> None:

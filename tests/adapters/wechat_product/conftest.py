@@ -70,6 +70,7 @@ class Person:
     inbox: list[str] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     _seen: int = 0
+    _events: int = 0
 
     @property
     def mode(self) -> DeliveryMode:
@@ -96,14 +97,21 @@ class Person:
         await self._push(self.world.driver.text(self.openid, label or token, bizmsgmenuid=token))
         return "\n---\n".join(self.inbox[before:])
 
+    def _event(self, fields: dict[str, str]) -> dict[str, str]:
+        # WeChat tells events apart by sender, CreateTime (seconds) and event name, so two
+        # menu taps in one second are one event to it; a person here taps a second apart.
+        self._events += 1
+        fields["CreateTime"] = str(int(fields["CreateTime"]) + self._events)
+        return fields
+
     async def click(self, key: str) -> str:
         before = len(self.inbox)
-        await self._push(self.world.driver.click(self.openid, key))
+        await self._push(self._event(self.world.driver.click(self.openid, key)))
         return "\n---\n".join(self.inbox[before:])
 
     async def follow(self) -> str:
         before = len(self.inbox)
-        await self._push(self.world.driver.subscribe(self.openid))
+        await self._push(self._event(self.world.driver.subscribe(self.openid)))
         return "\n---\n".join(self.inbox[before:])
 
     async def send_location(self, lat: float, lon: float) -> str:
@@ -118,7 +126,7 @@ class Person:
     def number_of(self, containing: str) -> int:
         for text in reversed(self.inbox):
             for line in text.splitlines():
-                number, dot, label = line.partition(". ")
+                number, dot, label = line.strip("[]").partition(". ")
                 if dot and number.isdigit() and containing in label:
                     return int(number)
         raise AssertionError(f"no numbered line with {containing!r} in {self.inbox[-3:]}")

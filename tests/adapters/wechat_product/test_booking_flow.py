@@ -75,7 +75,8 @@ async def test_a_booking_is_made_paid_served_and_confirmed_entirely_in_wechat(
     async with world.runtime.uow_factory() as uow:
         assert await wallet.order_held(uow, order.id) is not None
         assert (await uow.orders.get(order.id)).state is OrderState.PENDING_ACCEPTANCE
-    assert ann.received(f"订单 {order.number} 已付款") or ann.received(order.number)
+    assert ann.received("已收到付款：120.00 CNY")
+    assert ann.received(f"已付款。订单 {order.number} 等待服务者")
 
     # The provider is asked on WeChat (tappable, numbered choices) and accepts by replying 1.
     request = xiaoyu.last
@@ -108,6 +109,10 @@ async def test_a_booking_is_made_paid_served_and_confirmed_entirely_in_wechat(
     await world.runtime.bus.handle(VerifyLedger())
     # Nobody was sent anything twice and no message hit a closed window.
     assert world.service.product.sent_failures == 0
+    # Every push went in this mode, and the answers came back as passive replies in it.
+    pushes = [d for person in (ann, xiaoyu) for d in person.deliveries]
+    assert all(d.mode is world.mode and d.acknowledged for d in pushes)
+    assert sum(1 for d in pushes if d.reply) >= len(pushes) - 2
 
 
 async def _orders(world: WeChatWorld) -> list[Order]:
