@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bootstrap import Runtime, bootstrap
+from bots.telegram.ratelimit import OutboundRateLimitMiddleware
 from bots.telegram.standin import BotApiStandIn, SimUser
 from core.catalog.availability import AvailabilityPlan, WeeklyRule
 from core.catalog.commands import (
@@ -53,7 +55,7 @@ class Shop:
     standin: BotApiStandIn
     clock: FixedClock
     categories: dict[str, Category]
-    _next_external: int = 5_000_000
+    people: dict[int, SimUser] = dataclasses.field(default_factory=dict)
 
     def customer(self, name: str = "Ann", language_code: str = "en") -> SimUser:
         return self.standin.create_user(name, language_code=language_code)
@@ -78,12 +80,14 @@ class Shop:
         radius_km: int | None = None,
         photos: tuple[str, ...] = (),
     ) -> tuple[int, int]:
-        """An approved provider with one offer; returns (provider id, offer id)."""
-        self._next_external += 1
+        """An approved provider with one offer; returns (provider id, offer id). The provider
+        is a person in the stand-in too (`shop.people[provider_id]`), so notices reach them."""
+        person = self.standin.create_user(name, language_code="zh")
         user = await self.runtime.bus.handle(RegisterFromChannel(
-            platform="telegram", external_id=str(self._next_external),
-            chat_id=str(self._next_external), display_name=name, language_code="zh",
+            platform="telegram", external_id=str(person.id), chat_id=str(person.id),
+            display_name=name, language_code="zh",
         ))
+        self.people[int(user.id)] = person
         category = self.categories[slug]
         documents = (DocumentKind.ID_PHOTO, DocumentKind.CERTIFICATE)
         submitted = await self.runtime.bus.handle(SubmitApplication(
@@ -139,7 +143,18 @@ async def _shop(
     await runtime.bus.handle(SeedCatalog())
     categories = {c.slug: c for c in await runtime.bus.handle(ListCategories())}
     async with running_bot(settings, runtime, standin, redis=redis) as bot:
+        _quick_chats(bot)
         yield Shop(bot, runtime, standin, clock, categories)
+
+
+def _quick_chats(bot: RunningBot) -> None:
+    """These tests are about the flows, not Telegram's 1 message/s per chat (paced and
+    tested in tests/adapters/telegram): let a chat's messages go out at once."""
+    for middleware in bot.service.bot.session.middleware:
+        if isinstance(middleware, OutboundRateLimitMiddleware):
+            middleware.limits = dataclasses.replace(
+                middleware.limits, per_chat_per_second=100.0, per_chat_burst=100
+            )
 
 
 # -- reading the chat ----------------------------------------------------------------------------
@@ -186,3 +201,16 @@ async def press(person: SimUser, message: dict[str, Any], label: str) -> dict[st
 async def say(shop: Shop, person: SimUser, text: str) -> None:
     await person.send_text(text)
     await shop.settle()
+
+
+async def book_first_free_hour(shop: Shop, person: SimUser, provider_id: int) -> dict[str, Any]:
+    """Book Monday the 12th, 10:00 Shanghai, one unit; returns the payment menu."""
+    await say(shop, person, f"/start p_{provider_id}")
+    await press(person, await find(person, "Services:"), "Book")
+    units = await find(person, "How many?")
+    await press(person, units, next(label for label in labels(units) if label.startswith("1 ")))
+    await press(person, await find(person, "Pick a day"), "12")
+    await press(person, await find(person, "pick a start time"), "10:00")
+    await press(person, await find(person, "Anything the provider should know?"), "Skip")
+    await press(person, await find(person, "Please check your booking:"), "Confirm")
+    return await find(person, "How would you like to pay?")

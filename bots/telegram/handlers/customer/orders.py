@@ -317,13 +317,13 @@ async def act(
         quote = await reads.cancellation_quote(bus, order, party)
         if quote.fee.amount != value:
             await _quote_cancel(callback, bus, actor, locale, order, changed=True)
-            return
-        done = await bus.handle(CancelOrder(order_id=order.id, actor_id=actor.user_id,
-                                            idempotency_key=key))
-        zero = Money.zero(done.price.currency)
-        await show(callback, t("cancel.done", locale, number=done.number,
-                               fee=(done.fee or zero).format(),
-                               refund=(done.refund or zero).format()))
+        else:
+            done = await bus.handle(CancelOrder(order_id=order.id, actor_id=actor.user_id,
+                                                idempotency_key=key))
+            zero = Money.zero(done.price.currency)
+            await show(callback, t("cancel.done", locale, number=done.number,
+                                   fee=(done.fee or zero).format(),
+                                   refund=(done.refund or zero).format()))
     elif action == "confirm":
         _customer(order, actor)
         done = await bus.handle(ConfirmOrder(order_id=order.id, actor_id=actor.user_id,

@@ -75,6 +75,7 @@ def router() -> Router:
     pay.callback_query.register(on_pay, PayCallback.filter())
     pay.pre_checkout_query.register(on_pre_checkout)
     pay.message.register(on_successful_payment, F.successful_payment)
+    pay.message.register(on_refunded_payment, F.refunded_payment)
     return pay
 
 
@@ -378,3 +379,11 @@ async def on_successful_payment(
     else:
         await message.answer(t("pay.kept_in_wallet", locale, number=order.number,
                                amount=amount.format()))
+
+
+async def on_refunded_payment(message: Message, locale: str) -> None:
+    """Telegram posts a refund into the chat; say in words what it is."""
+    refunded = message.refunded_payment
+    assert refunded is not None
+    amount = Money(refunded.total_amount, refunded.currency)
+    await message.answer(t("pay.refunded", locale, amount=amount.format()))
