@@ -242,17 +242,23 @@ class RedisRateLimiter:
 
 @dataclass(frozen=True)
 class OutboundLimits:
-    """Our own pace, a little under Telegram's so bursts of network jitter stay legal."""
+    """Our own pace under Telegram's limits.
+
+    The bot-wide burst is how far the pacer may catch up after the process was held up:
+    by default 50 ms worth of messages (at least 5), well inside what a server allowing
+    that rate tolerates, and enough that a busy event loop does not lose its pace.
+    """
 
     per_bot_per_second: float = 30.0
-    per_bot_burst: int = 5
+    per_bot_burst: int | None = None
     per_chat_per_second: float = 1.0
     per_chat_burst: int = 3
     per_group_per_minute: float = 20.0
     per_group_burst: int = 3
 
     def bot_rule(self, bot_id: int) -> Rule:
-        return Rule.per_second(f"{bot_id}:bot", self.per_bot_per_second, self.per_bot_burst)
+        burst = self.per_bot_burst or max(5, math.ceil(self.per_bot_per_second * 0.05))
+        return Rule.per_second(f"{bot_id}:bot", self.per_bot_per_second, burst)
 
     def chat_rule(self, bot_id: int, chat_id: int | str) -> Rule:
         key = f"{bot_id}:chat:{chat_id}"
