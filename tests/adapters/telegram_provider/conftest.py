@@ -23,8 +23,16 @@ from app.settings import Settings
 from app.telegram import build_telegram, serve_telegram
 from bots.telegram.ratelimit import OutboundLimits, OutboundRateLimitMiddleware
 from bots.telegram.standin import BotApiStandIn, SimGroup, SimUser
-from core.booking.commands import BookOrder, PayOrder
+from core.booking.commands import (
+    AcceptOrder,
+    BookOrder,
+    ConfirmOrder,
+    FinishOrder,
+    PayOrder,
+    StartOrder,
+)
 from core.booking.model import Order
+from core.booking.timers import sweep_due_orders
 from core.catalog.availability import AvailabilityPlan, WeeklyRule
 from core.catalog.commands import (
     ApproveApplication,
@@ -39,6 +47,7 @@ from core.catalog.onboarding import Document, DocumentKind
 from core.identity.commands import GrantRole, RegisterFromChannel
 from core.shared.clock import FixedClock
 from core.shared.money import Money
+from core.wallet.commands import SettleMatured
 from tests.adapters.telegram.conftest import (  # noqa: F401  (fixtures used by this folder)
     RunningBot,
     SettingsFactory,
@@ -210,3 +219,29 @@ async def message_with(person: SimUser, fragment: str, *, chat: Any = None,
         message = await person.next_message(within=left, chat=chat)
         if fragment in (message.get("text") or message.get("caption") or ""):
             return message
+
+
+async def served_order(
+    runtime: Runtime, clock: FixedClock, customer: Person, provider: Person, offer_id: int, *,
+    confirm: bool = True,
+) -> Order:
+    """An order booked, paid, accepted, served and (unless told) confirmed, through the bus."""
+    order = await booked_and_paid(runtime, customer, offer_id, clock, start_in=timedelta(hours=2))
+    await runtime.bus.handle(AcceptOrder(order_id=order.id, actor_id=provider.user_id))
+    clock.advance(timedelta(hours=2))
+    await runtime.bus.handle(StartOrder(order_id=order.id, actor_id=provider.user_id,
+                                        photo="checkin-photo"))
+    clock.advance(timedelta(hours=1))
+    done: Order = await runtime.bus.handle(FinishOrder(order_id=order.id, actor_id=provider.user_id))
+    if confirm:
+        done = await runtime.bus.handle(ConfirmOrder(order_id=order.id, actor_id=customer.user_id))
+    return done
+
+
+async def settle(runtime: Runtime, clock: FixedClock) -> None:
+    """Let the dispute window pass (the order settles into pending earnings), then the
+    settlement period (they become available), with the sweeper's commands each time."""
+    for wait in (timedelta(days=4), timedelta(days=8)):
+        clock.advance(wait)
+        await sweep_due_orders(runtime.bus, clock.now())
+        await runtime.bus.handle(SettleMatured(now=clock.now()))
