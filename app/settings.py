@@ -167,6 +167,9 @@ class Settings(BaseSettings):
     relay_ban_days: int = Field(
         7, ge=0, description="Length of that ban in days (0: until an operator lifts it)."
     )
+    relay_protect_content: bool = Field(
+        False, description="Relayed Telegram copies cannot be forwarded or saved by the recipient."
+    )
 
     @property
     def is_demo(self) -> bool:

@@ -38,6 +38,7 @@ from bots.telegram.dedup import InMemoryDeduplicator, RedisDeduplicator, UpdateD
 from bots.telegram.factory import build_bot, build_dispatcher
 from bots.telegram.handlers import menu_commands
 from bots.telegram.handlers.operator import OperatorGroup, operator_cards
+from bots.telegram.handlers.relay import sos_card
 from bots.telegram.messenger import TelegramMessenger
 from bots.telegram.payments import enable_telegram_payments
 from bots.telegram.polling import run_polling
@@ -50,6 +51,7 @@ from bots.telegram.ratelimit import (
 from bots.telegram.throttling import ThrottleLimits
 from bots.telegram.webhook import WEBHOOK_PATH, WebhookEndpoint, health_app, webhook_app
 from core.notices import NoticeRegistry
+from core.relay.events import SosRaised
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -151,6 +153,7 @@ def build_telegram(
         ),
     )
     _enable_payments(settings, runtime, bot, dispatcher)
+    dispatcher["relay_protect_content"] = settings.relay_protect_content
     relay = NotificationRelay(
         runtime.uow_factory,
         runtime.bus,
@@ -191,6 +194,7 @@ def _operator_group(settings: Settings, dispatcher: Dispatcher) -> list[GroupRou
     )
     dispatcher["operator_group"] = group
     cards = NoticeRegistry()
+    cards.register(SosRaised, sos_card)  # an SOS reaches the operators at once
     cards.register_any(operator_cards)
     return [GroupRoute("telegram", group.chat_id, group.locale, group.timezone, cards)]
 

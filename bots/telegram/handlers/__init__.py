@@ -13,13 +13,14 @@ from aiogram import Router
 from aiogram.types import BotCommand
 
 from bots.i18n import gettext
-from bots.telegram.handlers import customer, fallback, operator, provider, settings, start
+from bots.telegram.handlers import customer, fallback, operator, provider, relay, settings, start
 
 FEATURES: list[Callable[[], Router]] = [start.router, settings.router]
 FEATURES.append(provider.router)  # /apply, /workspace and the provider's order buttons
 FEATURES.append(operator.router)  # the operators' cards and decisions
 # Links, browsing, booking, paying, my orders; first, so `/start <payload>` reaches its links.
 FEATURES.insert(0, customer.router)
+FEATURES.append(relay.router)  # order chats: after every flow with a form, before the fallback
 
 # The commands shown in Telegram's menu, in the order shown.
 MENU_COMMANDS = ("start", *customer.COMMANDS, "language", "help")
