@@ -72,6 +72,7 @@ MAX_NEAR_CANDIDATES = 20_000
 # list of their ids for the search to start from; a commoner one is checked row by row while
 # walking the ranking, where matches come early.
 FEW_IDS = 1_000
+CUSTOM_PLANS = "yueban.catalog.custom_plans"
 
 # -- categories ----------------------------------------------------------------------------
 
@@ -805,20 +806,23 @@ HIT_COLUMNS = (
 
 
 class SqlProviderSearch(SqlRepository):
-    """A page takes a few round trips: the category tree (with a category), the zones and
-    a count of who works then (with "free at"), a count of the rarest tag (with tags), the
-    ranked page with its hit columns, then the page's matching offers."""
+    """A page takes a few round trips: the category tree (with a category), the zones
+    (with "free at"), one count of rare tags and of who works then (with tags or "free at"),
+    the ranked page with its hit columns, then the page's matching offers."""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self._subtrees: dict[int, list[int]] = {}
 
     async def _custom_plans(self) -> None:
-        # The statements are prepared (asyncpg) and re-run with new values; a generic plan
-        # would ignore the very values (which category, which hour) that decide the best
-        # plan, so PostgreSQL plans each search for its own values.
-        if self.dialect == "postgresql":
-            await self.connection.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        # Statements are prepared (asyncpg) and re-run with new values; a generic plan would
+        # ignore the very values (which category, which hour) that decide the best plan, so
+        # PostgreSQL plans each statement for its values. Set once per pooled connection
+        # (custom plans are never wrong, only planned anew), not per search: every round
+        # trip counts here.
+        if self.dialect == "postgresql" and not self.connection.info.get(CUSTOM_PLANS):
+            await self.connection.execute(sa.text("SET plan_cache_mode = force_custom_plan"))
+            self.connection.info[CUSTOM_PLANS] = True
 
     async def search(self, criteria: SearchCriteria) -> SearchPage:
         criteria = criteria.validated()
@@ -869,7 +873,7 @@ class SqlProviderSearch(SqlRepository):
         where: list[Any] = [offers.c.active.is_(True)]
         if category_ids is not None:
             # An unknown or closed category matches nothing (the handler reports NotFound).
-            where.append(offers.c.category_id.in_(category_ids or [-1]))
+            where.append(self._one_of(offers.c.category_id, category_ids))
         if criteria.currency is not None:
             where.append(offers.c.currency == criteria.currency)
         if criteria.price_min is not None:
@@ -911,7 +915,15 @@ class SqlProviderSearch(SqlRepository):
             where.append(p.c.rating_average >= criteria.min_rating)
         if criteria.tier_min is not None:
             where.append(p.c.tier >= criteria.tier_min)
-        where.extend(await self._tag_conditions(criteria.tags))
+        # Counting rare tags and who works at the moment is one round trip for both.
+        moments = await self._moments(criteria.free_at) if criteria.free_at is not None else []
+        few = await self._few(
+            {
+                **{f"tag:{tag}": self._tag_ids(tag) for tag in sorted(criteria.tags)},
+                **{f"moment:{i}": self._working_ids(zones, moment) for i, (moment, zones) in enumerate(moments)},
+            }
+        )
+        where.extend(self._tag_conditions(criteria.tags, few))
         if criteria.exclude_provider_ids:
             where.append(p.c.user_id.notin_(sorted(criteria.exclude_provider_ids)))
         if criteria.near is not None:
@@ -923,7 +935,7 @@ class SqlProviderSearch(SqlRepository):
                 where.append(p.c.lon.between(min_lon, max_lon))
         if criteria.free_at is None:
             return [where]
-        return [[*where, *branch] for branch in await self._free_at(criteria.free_at)]
+        return [[*where, *branch] for branch in self._free_at(moments, few)]
 
     async def _few(self, queries: dict[str, sa.Select[Any]]) -> dict[str, list[int] | None]:
         """For each named id query: its ids when there are at most FEW_IDS, else None.
@@ -952,76 +964,87 @@ class SqlProviderSearch(SqlRepository):
         return found
 
     def _one_of(self, column: Any, ids: list[int]) -> Any:
-        """`column IN ids`: one array parameter on PostgreSQL, a plain list on SQLite."""
+        """`column IN ids`: one array parameter on PostgreSQL (the statement text, and so its
+        prepared statement, stays the same whatever the list), a plain list on SQLite."""
         if not ids:
             return sa.false()
         if self.dialect == "postgresql":
             return column == sa.any_(sa.bindparam(None, ids, type_=postgresql.ARRAY(sa.BigInteger)))
         return column.in_(ids)
 
-    async def _tag_conditions(self, tags: frozenset[str]) -> list[Any]:
+    @staticmethod
+    def _tag_ids(tag: str) -> sa.Select[Any]:
+        return sa.select(provider_tags.c.provider_id).where(provider_tags.c.tag == tag)
+
+    def _tag_conditions(self, tags: frozenset[str], few: dict[str, list[int] | None]) -> list[Any]:
         """Each tag asked for must be present. The rarest tag, when few providers carry it,
         becomes a list of ids (the search starts from them); the others are read from the
         row's tag list."""
-        if not tags:
-            return []
-        p, t = providers, provider_tags
+        p = providers
         ordered = sorted(tags)
-        few = await self._few({tag: sa.select(t.c.provider_id).where(t.c.tag == tag) for tag in ordered})
         rarest = min(
-            (tag for tag in ordered if few[tag] is not None), key=lambda tag: len(few[tag] or ()), default=None
+            (tag for tag in ordered if few[f"tag:{tag}"] is not None),
+            key=lambda tag: len(few[f"tag:{tag}"] or ()),
+            default=None,
         )
         conditions: list[Any] = []
         for tag in ordered:
             if tag == rarest:
-                conditions.append(self._one_of(p.c.user_id, few[tag] or []))
+                conditions.append(self._one_of(p.c.user_id, few[f"tag:{tag}"] or []))
             else:
                 conditions.append(p.c.tag_list.contains(f",{tag},", autoescape=True))
         return conditions
 
-    async def _free_at(self, instant: datetime) -> list[list[Any]]:
-        """Within weekly hours and not on a blocked date, in each provider's own zone.
-
-        Zones that share the local weekday, minute and date at `instant` (Shanghai, Hong Kong
-        and Taipei always do) form one branch with those values as literals. How many of the
-        branch's providers work at that moment decides the plan, counted rather than
-        estimated (weekly hours cluster on a few patterns that fool column statistics): a
-        quiet moment becomes a short list of ids to start from; at a busy one each provider
-        is checked while walking the ranking, where matches come early.
-        """
+    async def _moments(self, instant: datetime) -> list[tuple[tuple[date, int, int], list[str]]]:
+        """The zones providers work in, grouped by their local (date, weekday, minute) at
+        `instant` (Shanghai, Hong Kong and Taipei always share one)."""
         names = (await self.connection.execute(sa.select(timezones.c.name))).scalars().all()
         groups: dict[tuple[date, int, int], list[str]] = defaultdict(list)
         for name in sorted(names):
             groups[local_moment(name, instant)].append(name)
-        p, w, b = providers, schedule_windows, blocked_dates
+        return list(groups.items())
 
-        def zone_of(column: Any, zones: list[str]) -> Any:
-            return column == zones[0] if len(zones) == 1 else column.in_(zones)
+    @staticmethod
+    def _zone_of(column: Any, zones: list[str]) -> Any:
+        return column == zones[0] if len(zones) == 1 else column.in_(zones)
 
-        moments = list(groups.items())
-        few = await self._few(
-            {
-                str(i): sa.select(w.c.provider_id).where(
-                    zone_of(w.c.timezone, zones),
-                    w.c.weekday == weekday,
-                    w.c.start_minute <= minute,
-                    w.c.end_minute > minute,
-                )
-                for i, ((_, weekday, minute), zones) in enumerate(moments)
-            }
+    def _working_ids(self, zones: list[str], moment: tuple[date, int, int]) -> sa.Select[Any]:
+        """Providers of `zones` working at their local `moment` and not on a blocked date."""
+        w, b = schedule_windows, blocked_dates
+        day, weekday, minute = moment
+        return sa.select(w.c.provider_id).where(
+            self._zone_of(w.c.timezone, zones),
+            w.c.weekday == weekday,
+            w.c.start_minute <= minute,
+            w.c.end_minute > minute,
+            ~sa.exists(sa.select(1).select_from(b).where(b.c.provider_id == w.c.provider_id, b.c.day == day)),
         )
-        branches = []
+
+    def _free_at(
+        self, moments: list[tuple[tuple[date, int, int], list[str]]], few: dict[str, list[int] | None]
+    ) -> list[list[Any]]:
+        """Within weekly hours and not on a blocked date, in each provider's own zone.
+
+        Zones that share the local moment form a group. How many of a group's providers work
+        then decides the plan, counted rather than estimated (weekly hours cluster on a few
+        patterns that fool column statistics): the ids of every quiet group together become
+        one list to start from; a busy group is its own branch, checked provider by provider
+        while walking the ranking (where matches come early), with its moment as literals.
+        """
+        p, w, b = providers, schedule_windows, blocked_dates
+        listed: list[int] = []
+        branches: list[list[Any]] = []
         for i, ((day, weekday, minute), zones) in enumerate(moments):
-            ids = few[str(i)]
-            if ids == []:
-                continue  # nobody in these zones works now
+            ids = few[f"moment:{i}"]
             if ids is not None:
-                working: Any = self._one_of(p.c.user_id, ids)
-            else:
-                # The row's quarter-hour map first (no lookup), then the exact rules. A LIKE
-                # pattern ("_" per earlier quarter hour, then "1") rather than substr(): the
-                # planner estimates a pattern from its statistics, a function result not.
-                working = sa.and_(
+                listed.extend(ids)  # already without blocked dates (see _working_ids)
+                continue
+            branches.append(
+                [
+                    self._zone_of(p.c.timezone, zones),
+                    # The row's quarter-hour map first (no lookup), then the exact rules. A
+                    # LIKE pattern ("_" per earlier quarter hour, then "1"), not substr():
+                    # the planner estimates a pattern from its statistics, a function not.
                     p.c.week_slots.like("_" * slot_index(weekday, minute) + "1%"),
                     sa.exists(
                         sa.select(1)
@@ -1033,11 +1056,13 @@ class SqlProviderSearch(SqlRepository):
                             w.c.end_minute > minute,
                         )
                     ),
-                )
-            blocked = sa.exists(
-                sa.select(1).select_from(b).where(b.c.provider_id == p.c.user_id, b.c.day == day)
+                    ~sa.exists(
+                        sa.select(1).select_from(b).where(b.c.provider_id == p.c.user_id, b.c.day == day)
+                    ),
+                ]
             )
-            branches.append([zone_of(p.c.timezone, zones), working, ~blocked])
+        if listed:
+            branches.append([self._one_of(p.c.user_id, sorted(listed))])
         return branches or [[sa.false()]]
 
     async def _ranked(
@@ -1052,10 +1077,11 @@ class SqlProviderSearch(SqlRepository):
                 await self.connection.execute(self._ordered(columns, branches, offset=offset, limit=limit))
             ).all()
             return [(r.user_id, score(r.rank_base), None) for r in rows], {r.user_id: r for r in rows}
-        columns = (p.c.user_id, p.c.rank_base, p.c.lat, p.c.lon, p.c.service_radius_km)
+        columns = (p.c.user_id, p.c.rank_base, p.c.lat, p.c.lon, p.c.service_radius_km, *HIT_COLUMNS)
         query = self._ordered(columns, branches, offset=0, limit=MAX_NEAR_CANDIDATES)
         point, radius = criteria.near, criteria.radius_km
         ranked: Ranked = []
+        details: dict[int, Any] = {}
         for row in (await self.connection.execute(query)).all():
             distance = haversine_km(point.lat, point.lon, row.lat, row.lon)
             if distance > radius:
@@ -1063,8 +1089,9 @@ class SqlProviderSearch(SqlRepository):
             if row.service_radius_km is not None and distance > row.service_radius_km:
                 continue
             ranked.append((row.user_id, score(row.rank_base, distance, radius), distance))
+            details[row.user_id] = row
         ranked.sort(key=lambda hit: (-hit[1], -hit[0]))
-        return ranked[offset : offset + limit], {}
+        return ranked[offset : offset + limit], details
 
     @staticmethod
     def _ordered(
@@ -1094,12 +1121,9 @@ class SqlProviderSearch(SqlRepository):
         if not ranked:
             return []
         ids = [provider_id for provider_id, _, _ in ranked]
-        if not details:
-            query = sa.select(providers.c.user_id, *HIT_COLUMNS).where(providers.c.user_id.in_(ids))
-            details = {r.user_id: r for r in (await self.connection.execute(query)).all()}
         cheapest: dict[int, tuple[int, str, int]] = {}
         matching = sa.select(offers.c.id, offers.c.provider_id, offers.c.unit_price, offers.c.currency).where(
-            offers.c.provider_id.in_(ids),
+            self._one_of(offers.c.provider_id, ids),
             *self._offer_filter(criteria, await self._category_ids(criteria.category_id)),
         )
         for offer_id, provider_id, price, currency in (await self.connection.execute(matching)).all():

@@ -1,11 +1,12 @@
 """Tables of the catalog area: categories, provider profiles, offers, availability, applications.
 
-Search reads `catalog_providers` through `(status, rank_base, user_id)` (ranked pages are an
-ordered index scan), `(lat, lon)` (the bounding box), tags through `(tag, provider_id)`, offers
-through `(provider_id, category_id)` and `(category_id, provider_id)`, and weekly hours through
-`catalog_schedule_windows` (rules split into single-day pieces so "free at 21:00 on Friday"
-is an indexed range test). `rank_base` is the search-independent part of the ranking score
-(`core/catalog/ranking.py`), recomputed whenever the figures it depends on change.
+Search walks `ix_catalog_providers_ranking`, one covering index in ranking order carrying the
+columns a ranked page filters on and shows, including the row's copies of its tags, its
+offers' categories and a quarter-hour map of its week; it narrows by `(lat, lon)` for a
+bounding box, by `(tag, provider_id)` for a rare tag, and by `ix_catalog_schedule_windows_moment`
+(weekly rules split into single-day pieces, with the provider's zone) for "who works at
+21:00 on Friday in Asia/Shanghai". `rank_base` is the search-independent part of the ranking
+score (`core/catalog/ranking.py`), recomputed whenever the figures it depends on change.
 """
 
 import sqlalchemy as sa
@@ -47,6 +48,11 @@ venues = sa.Table(
 )
 sa.Index("ix_catalog_venues_manager_user_id", venues.c.manager_user_id)
 
+RANKING_INDEX_COLUMNS = (
+    "status", "rank_base", "user_id", "presence", "tier", "rating_average", "rating_count",
+    "timezone", "category_list", "tag_list", "display_name",
+)
+
 providers = sa.Table(
     "catalog_providers",
     metadata,
@@ -82,12 +88,9 @@ providers = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.CheckConstraint("tier BETWEEN 1 AND 5", name="tier_range"),
 )
-sa.Index(
-    "ix_catalog_providers_status_rank_base_user_id",
-    providers.c.status,
-    providers.c.rank_base,
-    providers.c.user_id,
-)
+# The ranking, carrying every column a ranked page filters on and shows: a search walks it
+# without visiting the table (PostgreSQL index-only scan, SQLite covering index).
+sa.Index("ix_catalog_providers_ranking", *(providers.c[name] for name in RANKING_INDEX_COLUMNS))
 # "Free at" searches rank each time zone separately (see the provider search).
 sa.Index(
     "ix_catalog_providers_status_timezone_rank_base_user_id",

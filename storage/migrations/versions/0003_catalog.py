@@ -105,9 +105,12 @@ def upgrade() -> None:
         sa.CheckConstraint("tier BETWEEN 1 AND 5", name="ck_catalog_providers_tier_range"),
     )
     op.create_index(
-        "ix_catalog_providers_status_rank_base_user_id",
+        "ix_catalog_providers_ranking",
         "catalog_providers",
-        ["status", "rank_base", "user_id"],
+        [
+            "status", "rank_base", "user_id", "presence", "tier", "rating_average", "rating_count",
+            "timezone", "category_list", "tag_list", "display_name",
+        ],
     )
     op.create_index(
         "ix_catalog_providers_status_timezone_rank_base_user_id",
