@@ -101,6 +101,10 @@ class TelegramAccounts:
     def get(self, user_id: int) -> int | None:
         return self._known.get(user_id)
 
+    def forget(self, user_id: int) -> None:
+        """Drop what this process knows (accounts were linked or changed elsewhere)."""
+        self._known.pop(user_id, None)
+
     def look_up_later(self, user_id: int) -> None:
         """Find the account once the caller's transaction is over, then retry refunds."""
         if self.bus is None or user_id in self._lookups:

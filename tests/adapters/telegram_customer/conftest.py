@@ -45,6 +45,7 @@ from tests.adapters.telegram.conftest import (  # noqa: F401  (fixtures)
 )
 
 # Plenty of room: a person tapping through a booking sends many updates in a second.
+CARD_TOKEN = "284685063:TEST:card-provider-token"
 FAST_HANDS = {"telegram_user_updates_per_second": 1000.0, "telegram_user_updates_burst": 1000}
 
 
@@ -121,6 +122,17 @@ async def shop(
 
 
 @pytest.fixture
+async def card_shop(
+    bot_settings: SettingsFactory, engine: AsyncEngine, clock: FixedClock,  # noqa: F811
+    standin: BotApiStandIn,  # noqa: F811
+) -> AsyncIterator[Shop]:
+    """A shop with a payment provider token: card invoices in CNY are offered."""
+    async with _shop(bot_settings, engine, clock, standin,
+                     telegram_payment_provider_token=CARD_TOKEN) as running:
+        yield running
+
+
+@pytest.fixture
 async def redis_shop(
     bot_settings: SettingsFactory, engine: AsyncEngine, clock: FixedClock,  # noqa: F811
     standin: BotApiStandIn, redis_url: str,  # noqa: F811
@@ -136,9 +148,9 @@ async def redis_shop(
 @contextlib.asynccontextmanager
 async def _shop(
     make: SettingsFactory, engine: AsyncEngine, clock: FixedClock, standin: BotApiStandIn,  # noqa: F811
-    *, redis: Any = None,
+    *, redis: Any = None, **changes: Any,
 ) -> AsyncIterator[Shop]:
-    settings = make(**FAST_HANDS)
+    settings = make(**FAST_HANDS, **changes)
     runtime = bootstrap(settings, clock=clock, engine=engine)
     await runtime.bus.handle(SeedCatalog())
     categories = {c.slug: c for c in await runtime.bus.handle(ListCategories())}

@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from bots.i18n import render_error
+from bots.telegram.payments import TelegramAccounts
 from bots.telegram.standin import SimUser
+from core.booking import commands as c
 from core.booking.ports import OrderFilter
 from core.booking.states import OrderState
 from core.shared.errors import DomainError
@@ -16,6 +18,7 @@ from core.shared.money import Money
 from core.wallet import api
 from core.wallet.commands import GetStatement
 from tests.adapters.telegram_customer.conftest import (
+    CARD_TOKEN,
     Shop,
     book_first_free_hour,
     find,
@@ -164,3 +167,49 @@ async def test_the_wallet_shows_balances_and_tops_up_with_a_test_payment(shop: S
     await say(shop, ann, "/wallet")
     again = await find(ann, "Available: 100.00 CNY")
     assert "top-up" in again["text"]
+
+
+async def test_a_card_invoice_pays_a_yuan_order_when_a_provider_token_is_configured(
+    card_shop: Shop,
+) -> None:
+    shop = card_shop
+    provider_id, _ = await shop.provider("Xiaoyu", price=6000)
+    ann = shop.customer()
+    menu = await book_first_free_hour(shop, ann, provider_id)
+    assert labels(menu)[:3] == ["💳 Pay 60.00 CNY by card", "🧪 Test payment 60.00 CNY (no real money)",
+                                "👛 From my wallet (balance 0.00 CNY)"]
+    await press(ann, menu, "by card")
+    [sent] = shop.standin.calls("sendInvoice")
+    assert sent.params["provider_token"] == CARD_TOKEN and sent.params["currency"] == "CNY"
+    paid = await ann.pay(await find(ann, "", where=lambda m: "invoice" in m))
+    assert paid.ok
+    await shop.settle()
+    await find(ann, "is paid (60.00 CNY)")
+    order, held = await only_order(shop, ann)
+    assert order.state is OrderState.PENDING_ACCEPTANCE and held == Money(6000, "CNY")
+
+
+async def test_after_a_restart_a_stars_refund_finds_the_payer_and_still_goes_through(
+    shop: Shop,
+) -> None:
+    provider_id, _ = await shop.provider("Lei", price=150, currency="XTR")
+    ann = shop.customer()
+    menu = await book_first_free_hour(shop, ann, provider_id)
+    await press(ann, menu, "Telegram Stars")
+    paid = await ann.pay(await find(ann, "", where=lambda m: "invoice" in m))
+    await shop.settle()
+    order, _ = await only_order(shop, ann)
+    accounts: TelegramAccounts = shop.bot.service.dispatcher["telegram_accounts"]
+    accounts.forget(order.customer_id)  # as a fresh process would know nothing
+
+    # The provider declines; nobody on the customer's side is in this process's memory.
+    await shop.runtime.bus.handle(c.RejectOrder(actor_id=provider_id, order_id=order.id,
+                                                reason="Not feeling well"))
+    await accounts.settle()
+    await find(ann, "↩ 150 XTR went back to where you paid it from.")
+    [refund] = [call for call in shop.standin.calls("refundStarPayment") if call.ok]
+    assert refund.params["telegram_payment_charge_id"] == paid.telegram_payment_charge_id
+    assert shop.standin.bot.payments[paid.telegram_payment_charge_id].refunded
+    async with shop.runtime.uow_factory() as uow:
+        [payment] = await uow.payments.for_order(order.id)
+    assert payment.refunded == 150

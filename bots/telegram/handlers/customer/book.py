@@ -28,6 +28,7 @@ from bots.telegram.handlers.customer.callbacks import (
     OfferCallback,
     OrderCallback,
     ProviderCallback,
+    day_number,
 )
 from bots.telegram.handlers.customer.common import (
     callback_key,
@@ -207,9 +208,11 @@ async def month_view(
         extra.append([InlineKeyboardButton(text=t("calendar.now", locale), callback_data=data("n"))])
     markup = month_keyboard(
         year, month, starts.keys(), locale,
-        day_data=lambda d: data("d", year=d.year, month=d.month, day=d.day),
-        previous_data=data("m", year=before[0], month=before[1]) if (year, month) > (today.year, today.month) else None,
-        next_data=data("m", year=after[0], month=after[1]) if month_bounds(*after)[0] <= horizon else None,
+        day_data=lambda d: data("d", day=day_number(d)),
+        previous_data=(data("m", day=day_number(date(*before, 1)))
+                       if (year, month) > (today.year, today.month) else None),
+        next_data=(data("m", day=day_number(date(*after, 1)))
+                   if month_bounds(*after)[0] <= horizon else None),
         extra_rows=extra,
     )
     key = "calendar.month" if starts else "calendar.month_empty"
@@ -238,8 +241,10 @@ async def on_calendar(
     if category is None:
         raise DomainError("error.booking.category_inactive", category_id=0)
     if cb.action == "m":
+        shown = cb.local_day()
         text, markup = await month_view(bus, actor, locale, cb.mode, cb.ref, provider, category,
-                                        cb.units, cb.year, cb.month, exclude_order_id=exclude)
+                                        cb.units, shown.year, shown.month,
+                                        exclude_order_id=exclude)
         await show(callback, text, markup)
     elif cb.action == "d":
         await _day_view(callback, cb, bus, actor, locale, provider, category, exclude)
@@ -261,10 +266,7 @@ async def _day_view(
     provider: ProviderDetails, category: Category, exclude: int | None,
 ) -> None:
     zone = await zone_of(bus, actor)
-    try:
-        day = date(cb.year, cb.month, cb.day)
-    except ValueError as error:
-        raise DomainError("error.availability.invalid_range") from error
+    day = cb.local_day()
     duration = duration_of(category.pricing_unit.value, cb.units)
     starts = (await reads.free_starts(bus, provider, duration, zone, day, day,
                                       exclude_order_id=exclude)).get(day, [])
@@ -274,7 +276,7 @@ async def _day_view(
                                 action=action, **fields).pack()
 
     back = InlineKeyboardButton(text=t("button.back", locale),
-                                callback_data=data("m", year=day.year, month=day.month))
+                                callback_data=data("m", day=day_number(day)))
     markup = times_keyboard(starts, zone, back=back,
                             start_data=lambda s: data("s", minute=int(s.timestamp() // 60)))
     key = "calendar.day" if starts else "calendar.day_empty"

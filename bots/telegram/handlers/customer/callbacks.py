@@ -9,11 +9,13 @@ The notice action `review.rate` (an order id and a star count) is encoded here a
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from aiogram.filters.callback_data import CallbackData
 
 from bots.telegram.callbacks import action_callback
+from core.shared.errors import DomainError
 
 
 class BrowseCallback(CallbackData, prefix="cb"):
@@ -50,8 +52,9 @@ class CalendarCallback(CallbackData, prefix="cc"):
     """The slot picker: `mode` b (book an offer), r (reschedule an order), o (open request).
 
     `ref` is the offer, order or category; `owner` the provider whose calendar it is (0 for
-    an open request). `action`: m (show a month), d (show a day), s (take a slot at
-    `minute` of that local day), n (now, no slot).
+    an open request). `action`: m (show the month of `day`), d (show `day`), s (take the
+    start at `minute`, in minutes since the epoch, UTC), n (now, no slot). `day` is a local
+    date as YYYYMMDD, so even the largest ids fit in 64 bytes.
     """
 
     mode: str
@@ -59,10 +62,19 @@ class CalendarCallback(CallbackData, prefix="cc"):
     owner: int
     units: int
     action: str
-    year: int = 0
-    month: int = 0
     day: int = 0
     minute: int = 0
+
+    def local_day(self) -> date:
+        """The date the button names; a forged one is refused like any bad input."""
+        try:
+            return date(self.day // 10000, self.day // 100 % 100, self.day % 100)
+        except ValueError as error:
+            raise DomainError("error.availability.invalid_range") from error
+
+
+def day_number(day: date) -> int:
+    return day.year * 10000 + day.month * 100 + day.day
 
 
 class DraftCallback(CallbackData, prefix="ck"):

@@ -6,7 +6,7 @@ and lets the customer raise the price between waves.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from aiogram import F, Router
 from aiogram.filters import Command
@@ -20,7 +20,11 @@ from bots.telegram.calendar import (
     times_keyboard,
 )
 from bots.telegram.handlers.customer import details, reads
-from bots.telegram.handlers.customer.callbacks import CalendarCallback, RequestCallback
+from bots.telegram.handlers.customer.callbacks import (
+    CalendarCallback,
+    RequestCallback,
+    day_number,
+)
 from bots.telegram.handlers.customer.common import draft, leave, save_draft, show, t, zone_of
 from bots.telegram.middlewares import Actor
 from core.catalog.model import Category, PricingUnit
@@ -127,8 +131,7 @@ async def _days(
     ]
     for year, month in months:
         rows += month_keyboard(year, month, days, locale, previous_data=None, next_data=None,
-                               day_data=lambda d: data("d", year=d.year, month=d.month,
-                                                       day=d.day)).inline_keyboard
+                               day_data=lambda d: data("d", day=day_number(d))).inline_keyboard
     text = t("request.when", locale, zone=zone.key, last=f"{last:%m-%d}")
     return text, InlineKeyboardMarkup(inline_keyboard=rows)
 
@@ -141,10 +144,7 @@ async def on_time(
     cb = callback_data
     if cb.action == "d":
         zone = await zone_of(bus, actor)
-        try:
-            day = date(cb.year, cb.month, cb.day)
-        except ValueError as error:
-            raise DomainError("error.availability.invalid_range") from error
+        day = cb.local_day()
         starts = open_request_starts(bus.clock.now(), zone, day)
         back = InlineKeyboardButton(
             text=t("button.back", locale),
