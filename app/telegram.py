@@ -246,8 +246,7 @@ async def serve_telegram(
         await _wait_for_stop(stop, polling_task)
     finally:
         if polling_task is not None and not polling_task.done():
-            with contextlib.suppress(RuntimeError):
-                await service.dispatcher.stop_polling()
+            polling_task.cancel()  # it finishes the updates it already took
             with contextlib.suppress(asyncio.CancelledError):
                 await polling_task
         await runner.cleanup()  # stops intake and drains webhook updates in flight

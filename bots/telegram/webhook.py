@@ -3,11 +3,9 @@
 Telegram signs nothing; it sends the secret given to `setWebhook` in the
 `X-Telegram-Bot-Api-Secret-Token` header, so a request without it, or with a wrong one,
 is answered 401 and never reaches the dispatcher. A body that is not an Update is 400.
-An accepted update is answered 200 at once (Telegram retries slow answers) and processed in
-a tracked task, at most `max_concurrent_updates` at a time. One conversation's updates are
-processed one after another in the order they came, so a quick second tap never overtakes
-the first and replies keep their order; different conversations run side by side.
-Shutdown waits for the updates in flight.
+An accepted update is answered 200 at once (Telegram retries slow answers) and handed to
+the `UpdateFeeder`, which keeps each conversation in order. Shutdown waits for the updates
+in flight.
 
 `/healthz` answers 200 `{"status": "ok"}` while the service is up and its `health_check`
 (e.g. a database ping) passes, 503 otherwise, so a load balancer can route around it.
@@ -15,18 +13,17 @@ Shutdown waits for the updates in flight.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
 from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
+
+from bots.telegram.feeder import UpdateFeeder
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +37,7 @@ HealthCheck = Callable[[], Awaitable[None]]
 
 
 class WebhookEndpoint:
-    """Verifies the secret, parses the update and feeds it to the dispatcher in the background."""
+    """Verifies the secret, parses the update and hands it to the feeder in the background."""
 
     def __init__(
         self,
@@ -52,13 +49,9 @@ class WebhookEndpoint:
     ) -> None:
         if not secret:
             raise ValueError("the webhook needs a secret token")
-        self.dispatcher = dispatcher
         self.bot = bot
+        self.feeder = UpdateFeeder(dispatcher, bot, max_concurrent_updates=max_concurrent_updates)
         self._secret = secret.encode()
-        self._slots = asyncio.Semaphore(max_concurrent_updates)
-        self._tasks: set[asyncio.Task[Any]] = set()
-        # The last task of each conversation; the next update of that conversation waits for it.
-        self._tails: dict[int, asyncio.Task[Any]] = {}
         self.accepted = 0
         self.refused = 0
 
@@ -76,49 +69,16 @@ class WebhookEndpoint:
             log.warning("webhook refused a body that is not an update: %s", error)
             return web.json_response({"ok": False, "error": "not an update"}, status=400)
         self.accepted += 1
-        conversation = conversation_of(update)
-        previous = self._tails.get(conversation) if conversation is not None else None
-        task = asyncio.create_task(self._process(update, previous))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        if conversation is not None:
-            self._tails[conversation] = task
-            task.add_done_callback(lambda done: self._forget(conversation, done))
+        self.feeder.submit(update)
         return web.json_response({"ok": True})
-
-    def _forget(self, conversation: int, task: asyncio.Task[Any]) -> None:
-        if self._tails.get(conversation) is task:
-            del self._tails[conversation]
-
-    async def _process(self, update: Update, previous: asyncio.Task[Any] | None) -> None:
-        if previous is not None:
-            await asyncio.wait([previous])
-        async with self._slots:
-            try:
-                await self.dispatcher.feed_update(self.bot, update)
-            except Exception:
-                # The error boundary already answered the person; this is the log of last
-                # resort for an update that failed outside it.
-                log.exception("update %s failed", update.update_id)
 
     async def drain(self) -> None:
         """Wait for every update in flight (at shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.feeder.drain()
 
     @property
     def in_flight(self) -> int:
-        return len(self._tasks)
-
-
-def conversation_of(update: Update) -> int | None:
-    """The chat an update belongs to (or its sender), to keep one conversation in order."""
-    context = UserContextMiddleware.resolve_event_context(update)
-    if context.chat is not None:
-        return context.chat.id
-    if context.user is not None:
-        return context.user.id
-    return None
+        return self.feeder.in_flight
 
 
 def health_app(health_check: HealthCheck | None = None) -> web.Application:

@@ -113,8 +113,3 @@ async def test_a_refused_button_is_answered_with_the_reason(tg: RunningBot) -> N
     )
     assert answer["show_alert"] is True
 
-
-async def test_text_the_bot_does_not_understand_gets_a_hint(tg: RunningBot) -> None:
-    ann = tg.standin.create_user("Ann", language_code="en")
-    await ann.send_text("hello?")
-    assert (await ann.next_message())["text"] == gettext("tg.unknown_message", "en")

@@ -112,3 +112,15 @@ async def test_without_a_webhook_url_the_bot_long_polls(tg_polling: RunningBot) 
     async with aiohttp.ClientSession() as http:
         async with http.get(tg_polling.url + "/healthz") as response:
             assert response.status == 200
+
+
+async def test_long_polling_keeps_one_conversation_in_order(tg_polling: RunningBot) -> None:
+    ann = tg_polling.standin.create_user("Ann", language_code="en")
+    for text in ("/language zh", "/help", "/language en"):
+        await ann.send_text(text)
+    replies = [(await ann.next_message())["text"] for _ in range(3)]
+    assert replies == [
+        gettext("tg.language.changed", "zh"),
+        gettext("tg.help", "zh"),
+        gettext("tg.language.changed", "en"),
+    ]
