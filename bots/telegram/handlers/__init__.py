@@ -23,7 +23,7 @@ FEATURES.insert(0, customer.router)
 FEATURES.append(relay.router)  # order chats: after every flow with a form, before the fallback
 
 # The commands shown in Telegram's menu, in the order shown.
-MENU_COMMANDS = ("start", *customer.COMMANDS, "language", "help")
+MENU_COMMANDS = ("start", *customer.COMMANDS, *provider.COMMANDS, "language", "help")
 
 
 def build_router_tree() -> Router:

@@ -10,6 +10,9 @@ from aiogram import Router
 
 from bots.telegram.handlers.provider import apply, workspace
 
+# The commands providers see in Telegram's menu (texts: tg.command.<name>).
+COMMANDS = ("apply", "workspace")
+
 
 def router() -> Router:
     provider = Router(name="provider")
