@@ -162,3 +162,53 @@ async def test_old_and_foreign_buttons_get_a_clear_answer_and_change_nothing(sho
         assert answer["show_alert"] is True
         assert answer["text"] != gettext("error.generic", "en")
         assert answer["text"].startswith("Order" if key.endswith("yours") else "There is no")
+
+
+async def test_a_new_time_is_proposed_from_the_calendar_and_answered_from_a_notice(
+    shop: Shop,
+) -> None:
+    provider_id, _ = await shop.provider("Xiaoyu", price=6000)
+    ann = shop.customer()
+    order = await paid_order(shop, ann, provider_id)
+    bus = shop.runtime.bus
+    await bus.handle(c.AcceptOrder(actor_id=provider_id, order_id=order.id))
+
+    card = await open_card(shop, ann, "· accepted")
+    await press(ann, card, "Change the time")
+    month = await find(ann, f"Order {order.number} starts 01-12 (Mon) 10:00", "Pick a day")
+    await press(ann, month, "19")
+    await press(ann, await find(ann, "2026-01-19: pick a start time"), "15:00")
+    await find(ann, f"New time 01-19 (Mon) 15:00 proposed for order {order.number}")
+    await bus.handle(c.AnswerReschedule(actor_id=provider_id, order_id=order.id, agree=True))
+    async with shop.runtime.uow_factory() as uow:
+        moved = await uow.orders.get(order.id)
+    assert moved.scheduled_start == datetime(2026, 1, 19, 7, 0, tzinfo=UTC)
+
+    # Now the provider asks to move it; the customer agrees from the notice's button.
+    await bus.handle(c.ProposeReschedule(actor_id=provider_id, order_id=order.id,
+                                         new_start=datetime(2026, 1, 26, 3, 0, tzinfo=UTC)))
+    notice = await find(ann, "", where=lambda m: "Agree" in labels(m))
+    await press(ann, notice, "Agree")
+    agreed = await find(ann, f"Order {order.number} · accepted")
+    assert "01-26 (Mon) 11:00" in agreed["text"]
+    async with shop.runtime.uow_factory() as uow:
+        moved = await uow.orders.get(order.id)
+    assert moved.scheduled_start == datetime(2026, 1, 26, 3, 0, tzinfo=UTC)
+
+
+async def test_cancel_leaves_a_typed_step_and_drops_the_draft(shop: Shop) -> None:
+    provider_id, _ = await shop.provider("Xiaoyu")
+    ann = shop.customer()
+    await say(shop, ann, f"/start p_{provider_id}")
+    await press(ann, await find(ann, "Services:"), "Book")
+    await press(ann, await find(ann, "How many?"), "1 hour(s)")
+    await press(ann, await find(ann, "Pick a day"), "12")
+    await press(ann, await find(ann, "pick a start time"), "10:00")
+    prompt = await find(ann, "Anything the provider should know?")
+    await say(shop, ann, "/cancel")
+    await find(ann, "Cancelled. Nothing was booked or changed.")
+    await say(shop, ann, "hello?")  # no longer taken as notes
+    assert not any("Please check your booking" in (m.get("text") or "")
+                   for m in ann.bot_messages())
+    refused = await press(ann, prompt, "Skip")
+    assert refused["text"] == render_error(DomainError("error.tgc.draft_expired"), "en")

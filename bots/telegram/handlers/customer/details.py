@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.filters import StateFilter
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     CallbackQuery,
@@ -27,6 +27,7 @@ from bots.telegram.handlers.customer import pay
 from bots.telegram.handlers.customer.callbacks import DraftCallback
 from bots.telegram.handlers.customer.common import (
     DetailsForm,
+    TextForm,
     callback_key,
     draft,
     leave,
@@ -54,6 +55,7 @@ MAX_ADDRESS = 200
 def router() -> Router:
     steps = Router(name="customer.details")
     typed = (F.text, ~F.text.startswith("/"))
+    steps.message.register(on_cancel, Command("cancel"), StateFilter(DetailsForm, TextForm))
     steps.message.register(on_address_location, StateFilter(DetailsForm.address), F.location)
     steps.message.register(on_address_text, StateFilter(DetailsForm.address), *typed)
     steps.message.register(on_notes, StateFilter(DetailsForm.notes), *typed)
@@ -241,6 +243,13 @@ async def on_skip(
     await _update(state, notes="")
     await next_step(callback.message, bus, actor, locale, state, callback=callback)
     await callback.answer()
+
+
+async def on_cancel(message: Message, locale: str, state: FSMContext) -> None:
+    """`/cancel` while the bot waits for typed details: drop the draft, say so."""
+    await leave(state)
+    await save_draft(state, None)
+    await message.answer(t("details.aborted", locale), reply_markup=no_keyboard())
 
 
 async def on_abort(callback: CallbackQuery, locale: str, state: FSMContext) -> None:
