@@ -11,7 +11,7 @@ from app.bootstrap import Runtime
 from core.booking.commands import GetOrder, OpenDispute
 from core.booking.states import OrderState
 from core.catalog.commands import GetApplication, SubmitApplication
-from core.catalog.model import ProfileDraft
+from core.catalog.model import OfferDraft, ProfileDraft
 from core.catalog.onboarding import ApplicationStatus, Document, DocumentKind
 from core.shared.clock import FixedClock
 from core.shared.money import Money
@@ -245,3 +245,34 @@ async def test_alerts_reach_the_group_without_buttons(tg: RunningBot, cast: Cast
         "Expected 500 XTR, received 50 XTR. Nothing was credited."
     )
     assert "reply_markup" not in alert
+
+
+async def test_queue_posts_again_what_waits_for_a_decision(
+    tg: RunningBot, cast: Cast, clock: FixedClock
+) -> None:
+    olga, bob = cast.operator.sim, cast.bystander.sim
+    await olga.send_text("/queue", chat=cast.group)
+    await message_with(olga, "Nothing is waiting for a decision.", chat=cast.group)
+
+    order_id = await disputed_order(tg, cast, clock)
+    application_id = await submitted(tg.runtime, cast, offers=(
+        OfferDraft(category_id=cast.categories["league-of-legends"].id, unit_price=Money(7000, "CNY")),
+    ))
+    await message_with(olga, f"Provider application no. {application_id}", chat=cast.group)
+    await olga.send_text("/queue", chat=cast.group)
+    await message_with(
+        olga, "Waiting for a decision: 1 application(s), 1 dispute(s), 0 withdrawal(s).",
+        chat=cast.group,
+    )
+    again = await message_with(olga, f"Provider application no. {application_id}", chat=cast.group)
+    dispute = await message_with(olga, "Dispute on order", chat=cast.group)
+    assert buttons(again) == ["✅ Approve", "❌ Reject", "🔎 Details"]
+    await (await olga.tap(dispute, "💰 Release to provider", chat=cast.group)).answer()
+    assert cast.group.message(dispute["message_id"])["text"].endswith(
+        "💰 Released to the provider by Olga · 2026-01-05 20:00"
+    )
+    order = (await tg.runtime.bus.handle(GetOrder(order_id=order_id))).order
+    assert order.state is OrderState.RESOLVED
+
+    await bob.send_text("/queue", chat=cast.group)
+    await message_with(bob, "Only operators can decide this.", chat=cast.group)

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from core.booking import events as booking
 from core.catalog.events import ApplicationSubmitted
 from core.shared.messages import Action, Event, Notice
+from core.shared.money import Money
 from core.wallet import events as wallet
 
 # A group chat is not a user: its cards are addressed to this id.
@@ -37,11 +39,15 @@ class OperatorGroup:
     timezone: str = "Asia/Shanghai"
 
 
-def _card(event: Event, key: str, actions: tuple[Action, ...] = (), **params: Any) -> list[Notice]:
-    return [Notice(
+def _notice(key: str, dedup_key: str, actions: tuple[Action, ...] = (), **params: Any) -> Notice:
+    return Notice(
         GROUP_RECIPIENT, key, {k: "—" if v is None else v for k, v in params.items()}, actions,
-        dedup_key=f"{event.event_id}:group:{key}",
-    )]
+        dedup_key=dedup_key,
+    )
+
+
+def _card(event: Event, key: str, actions: tuple[Action, ...] = (), **params: Any) -> list[Notice]:
+    return [_notice(key, f"{event.event_id}:group:{key}", actions, **params)]
 
 
 def _act(kind: str, name: str, value: int) -> Action:
@@ -71,29 +77,61 @@ def withdrawal_actions(withdrawal_id: int, method: str) -> tuple[Action, ...]:
     )
 
 
-def _application(e: ApplicationSubmitted) -> list[Notice]:
-    return _card(
-        e, "tg.op.card.application", application_actions(e.application_id),
-        application_id=e.application_id, display_name=e.display_name, user_id=e.user_id,
-        offers=len(e.category_ids), at=e.at,
+# -- the decision cards (also re-posted on request: see `decisions.on_queue`) -----------------
+
+
+def application_card(*, application_id: int, display_name: str, user_id: int, offers: int,
+                     at: datetime, dedup_key: str) -> Notice:
+    return _notice(
+        "tg.op.card.application", dedup_key, application_actions(application_id),
+        application_id=application_id, display_name=display_name, user_id=user_id,
+        offers=offers, at=at,
     )
+
+
+def dispute_card(*, order_id: int, number: str, opened_by: int, customer_id: int,
+                 provider_id: int | None, reason: str, respond_by: datetime | None,
+                 dedup_key: str) -> Notice:
+    side = "customer" if opened_by == customer_id else "provider"
+    return _notice(
+        f"tg.op.card.dispute_by_{side}", dedup_key, dispute_actions(order_id),
+        number=number, reason=reason, respond_by=respond_by, customer_id=customer_id,
+        provider_id=provider_id,
+    )
+
+
+def withdrawal_card(*, withdrawal_id: int, provider_id: int, amount: Money, fee: Money,
+                    method: str, at: datetime, dedup_key: str) -> Notice:
+    return _notice(
+        "tg.op.card.withdrawal", dedup_key, withdrawal_actions(withdrawal_id, method),
+        withdrawal_id=withdrawal_id, provider_id=provider_id, amount=amount, fee=fee,
+        payout=amount - fee, method=method, at=at,
+    )
+
+
+def _application(e: ApplicationSubmitted) -> list[Notice]:
+    return [application_card(
+        application_id=e.application_id, display_name=e.display_name, user_id=e.user_id,
+        offers=len(e.category_ids), at=e.at, dedup_key=f"{e.event_id}:group:application",
+    )]
 
 
 def _dispute(e: booking.DisputeOpened) -> list[Notice]:
-    side = "customer" if e.opened_by == e.customer_id else "provider"
-    return _card(
-        e, f"tg.op.card.dispute_by_{side}", dispute_actions(e.order_id),
-        number=e.order_number, reason=e.reason, respond_by=e.respond_by,
-        customer_id=e.customer_id, provider_id=e.provider_id,
-    )
+    return [dispute_card(
+        order_id=e.order_id, number=e.order_number, opened_by=e.opened_by,
+        customer_id=e.customer_id, provider_id=e.provider_id, reason=e.reason,
+        respond_by=e.respond_by, dedup_key=f"{e.event_id}:group:dispute",
+    )]
 
 
 def _withdrawal(e: wallet.WithdrawalRequested) -> list[Notice]:
-    return _card(
-        e, "tg.op.card.withdrawal", withdrawal_actions(e.withdrawal_id, e.method),
+    return [withdrawal_card(
         withdrawal_id=e.withdrawal_id, provider_id=e.provider_id, amount=e.amount, fee=e.fee,
-        payout=e.amount - e.fee, method=e.method, at=e.at,
-    )
+        method=e.method, at=e.at, dedup_key=f"{e.event_id}:group:withdrawal",
+    )]
+
+
+# -- alerts ----------------------------------------------------------------------------------
 
 
 def _mismatch(e: wallet.PaymentMismatch) -> list[Notice]:

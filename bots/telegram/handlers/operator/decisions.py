@@ -30,17 +30,34 @@ from aiogram.types import (
 from bots.i18n import gettext
 from bots.telegram.callbacks import ActionCallback
 from bots.telegram.handlers.operator.callbacks import DisputeSplit
-from bots.telegram.handlers.operator.cards import OperatorGroup, dispute_actions
+from bots.telegram.handlers.operator.cards import (
+    OperatorGroup,
+    application_card,
+    dispute_actions,
+    dispute_card,
+    withdrawal_card,
+)
 from bots.telegram.handlers.provider.views import local_time
 from bots.telegram.keyboards import keyboard_for
+from bots.telegram.messenger import render_notice
 from bots.telegram.middlewares import Actor
-from core.booking.commands import GetOrder, ResolveDispute
-from core.catalog.commands import ApproveApplication, GetApplication, RejectApplication
+from core.booking.commands import GetOrder, ListOrders, ResolveDispute
+from core.booking.states import OrderState
+from core.catalog.commands import (
+    ApproveApplication,
+    GetApplication,
+    ListApplications,
+    RejectApplication,
+)
+from core.catalog.onboarding import ApplicationStatus
 from core.identity.commands import GetUser, UserView
 from core.messagebus import MessageBus
-from core.wallet.commands import ApproveWithdrawal, RejectWithdrawal
+from core.ports import ChannelAddress
+from core.wallet.commands import ApproveWithdrawal, ListWithdrawals, RejectWithdrawal
+from core.wallet.model import WithdrawalStatus
 
 SPLITS_BPS = (2500, 5000, 7500)
+QUEUE_LIMIT = 20  # of each kind; the oldest first
 HISTORY_LINES = 15
 
 
@@ -57,6 +74,7 @@ TEXT = F.text & ~F.text.startswith("/")
 def router() -> Router:
     ops = Router(name="operator")
     ops.message.register(on_cancel, Command("cancel"), StateFilter(OperatorForm))
+    ops.message.register(on_queue, Command("queue"))
     on = ops.callback_query.register
     on(on_approve_application, ActionCallback.filter(F.kind == "application.approve"))
     on(on_reject_application, ActionCallback.filter(F.kind == "application.reject"))
@@ -77,6 +95,55 @@ def router() -> Router:
 async def on_cancel(message: Message, state: FSMContext, locale: str) -> None:
     await state.clear()
     await message.answer(gettext("tg.op.cancelled", locale))
+
+
+# -- what waits for a decision --------------------------------------------------------------
+
+
+async def on_queue(
+    message: Message, actor: Actor, locale: str, bus: MessageBus,
+    operator_group: OperatorGroup | None = None,
+) -> None:
+    """`/queue`: the cards of everything still waiting for an operator, posted again."""
+    view: UserView = await bus.handle(GetUser(user_id=actor.user_id, actor_id=actor.user_id))
+    if "operator" not in view.roles:
+        await message.answer(gettext("tg.op.not_operator", locale))
+        return
+    where = _writing_in(message.chat.id, view, operator_group)
+    applications = await bus.handle(ListApplications(
+        status=ApplicationStatus.PENDING, limit=QUEUE_LIMIT, actor_id=actor.user_id,
+    ))
+    withdrawals = await bus.handle(ListWithdrawals(
+        status=WithdrawalStatus.REQUESTED.value, limit=QUEUE_LIMIT, actor_id=actor.user_id,
+    ))
+    disputed = [o for o in await bus.handle(ListOrders(state=OrderState.DISPUTED, limit=QUEUE_LIMIT))
+                if o.dispute is not None]
+    if not (applications or withdrawals or disputed):
+        await message.answer(gettext("tg.op.queue.empty", where.locale))
+        return
+    await message.answer(gettext(
+        "tg.op.queue.title", where.locale, applications=len(applications),
+        withdrawals=len(withdrawals), disputes=len(disputed),
+    ))
+    cards = [
+        *(application_card(
+            application_id=a.id, display_name=a.profile.display_name, user_id=a.user_id,
+            offers=len(a.offers), at=a.submitted_at, dedup_key=f"queue:application:{a.id}",
+        ) for a in applications),
+        *(dispute_card(
+            order_id=o.id, number=o.number, opened_by=o.dispute.opened_by,
+            customer_id=o.customer_id, provider_id=o.provider_id, reason=o.dispute.reason,
+            respond_by=o.dispute.respond_by, dedup_key=f"queue:dispute:{o.id}",
+        ) for o in disputed if o.dispute is not None),
+        *(withdrawal_card(
+            withdrawal_id=w.id, provider_id=w.provider_id, amount=w.amount, fee=w.fee,
+            method=w.method, at=w.requested_at, dedup_key=f"queue:withdrawal:{w.id}",
+        ) for w in withdrawals),
+    ]
+    address = ChannelAddress("telegram", str(message.chat.id), where.locale, where.timezone)
+    for card in cards:
+        text, keyboard = render_notice(card, address)
+        await message.answer(text, reply_markup=keyboard)
 
 
 # -- applications ---------------------------------------------------------------------------
@@ -335,8 +402,12 @@ async def _operator(callback: CallbackQuery, bus: MessageBus, actor: Actor, loca
 
 
 def _where(callback: CallbackQuery, view: UserView, group: OperatorGroup | None) -> OperatorGroup:
-    """The language and time zone to write in: the group's in the group, else the operator's."""
     chat_id = callback.message.chat.id if callback.message is not None else None
+    return _writing_in(chat_id, view, group)
+
+
+def _writing_in(chat_id: int | None, view: UserView, group: OperatorGroup | None) -> OperatorGroup:
+    """The language and time zone to write in: the group's in the group, else the operator's."""
     if group is not None and str(chat_id) == group.chat_id:
         return group
     return OperatorGroup(str(chat_id), view.locale, view.timezone)
