@@ -9,9 +9,10 @@
    each user sends /start (registers them), /language en|zh (a write) and /help. The
    stand-in's flood limits are off for this part so both bots are measured, not Telegram.
 2. Broadcast. 3,000 messages to 3,000 people through `TelegramMessenger` (64 sends at a
-   time, as the notice relay does) against a stand-in that enforces 300 messages/s for the
-   bot, with Yueban's outbound limiter set to the same 300/s. Reported: achieved rate over
-   the limit (target >= 0.9), 429s seen, and messages lost (must be 0).
+   time, as the notice relay does) against a stand-in in its own process (a server does
+   not pause when the sender does) that enforces 300 messages/s for the bot, with Yueban's
+   outbound limiter set to the same 300/s (in Redis with `--redis-url`). Reported: achieved
+   rate over the limit (target >= 0.9), 429s seen, and messages lost (must be 0).
 
     python bench/telegram_throughput.py [--quick] [--database-url URL] [--redis-url URL]
 
