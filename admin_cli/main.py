@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from admin_cli import catalog, categories, disputes, orders, providers, reviews, users
-from admin_cli import ledger, withdrawals
-from admin_cli import transcripts
+from admin_cli import (
+    catalog,
+    categories,
+    disputes,
+    ledger,
+    orders,
+    providers,
+    reviews,
+    transcripts,
+    users,
+    withdrawals,
+)
 
 admin_app = typer.Typer(help="Operate the platform: users, providers, catalog, orders, money.",
                         no_args_is_help=True)

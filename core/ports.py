@@ -17,6 +17,7 @@ from core.shared.audit import AuditEntry
 from core.shared.messages import Event, Notice
 
 if TYPE_CHECKING:
+    from core.booking.ports import DispatchLog, OrderRepository, PolicyStore, SlotReservations
     from core.catalog.ports import (
         ApplicationRepository,
         AvailabilityRepository,
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
         ProviderSearch,
         VenueRepository,
     )
-    from core.booking.ports import DispatchLog, OrderRepository, PolicyStore, SlotReservations
     from core.identity.ports import BlockRepository, LinkCodeRepository, UserRepository
     from core.notices import NoticeDeliveries
     from core.relay.ports import ConversationRepository, PairRepository, TranscriptRepository
