@@ -5,8 +5,10 @@ booking kept in Redis."""
 from __future__ import annotations
 
 import pytest
+from aiogram.types import BufferedInputFile
 
 from bots.i18n import gettext
+from bots.telegram.standin import media
 from core.booking.ports import OrderFilter
 from core.booking.states import OrderState
 from core.catalog.commands import ListFavourites
@@ -169,3 +171,26 @@ async def _fsm_keys(shop: Shop) -> list[str]:
     storage = shop.bot.service.dispatcher.storage
     redis = storage.redis  # type: ignore[attr-defined]
     return [k.decode() async for k in redis.scan_iter("*:fsm:*")]
+
+
+async def test_a_card_shows_the_providers_photo_and_falls_back_to_text_for_an_unknown_one(
+    shop: Shop,
+) -> None:
+    ann = shop.customer()
+    await say(shop, ann, "/start")
+    uploaded = await shop.bot.service.bot.send_photo(
+        ann.chat_id, BufferedInputFile(media.make_png(640, 480), "me.png"))
+    assert uploaded.photo is not None
+    pictured, _ = await shop.provider("Pictured", photos=(uploaded.photo[-1].file_id,))
+    unknown, _ = await shop.provider("Elsewhere", photos=("wx:media:abc",))
+
+    await say(shop, ann, f"/start p_{pictured}")
+    card = await find(ann, "Pictured · Lv1")
+    assert "photo" in card and card["caption"].startswith("⚪ Pictured")
+    assert labels(card) == ["📅 Book", "☆ Save"]
+    await say(shop, ann, f"/start p_{unknown}")
+    text_card = await find(ann, "Elsewhere · Lv1")
+    assert "photo" not in text_card and labels(text_card) == ["📅 Book", "☆ Save"]
+    # Booking from a photo card continues in a new message.
+    await press(ann, card, "Book")
+    assert (await find(ann, "How many?"))["message_id"] > text_card["message_id"]

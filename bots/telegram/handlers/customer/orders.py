@@ -443,7 +443,10 @@ async def _quote_cancel(
     party = order.party_of(actor.user_id) or Party.CUSTOMER
     order.ensure_verb("cancel")
     quote = await reads.cancellation_quote(bus, order, party)
-    if quote.fee.is_positive():
+    if party is Party.PROVIDER:
+        text = t("cancel.quote_provider", locale, number=order.number,
+                 refund=quote.refund.format())
+    elif quote.fee.is_positive():
         text = t("cancel.quote_fee", locale, number=order.number, fee=quote.fee.format(),
                  percent=f"{quote.fee_bps / 100:g}", refund=quote.refund.format())
     elif quote.refund.is_positive():

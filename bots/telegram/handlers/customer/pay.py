@@ -13,6 +13,7 @@ it, and then the order (or tip, extension, raise) is paid from that money.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from aiogram import Bot, F, Router
 from aiogram.types import (
@@ -314,11 +315,12 @@ async def on_pre_checkout(
     await query.answer(ok=True)
 
 
-def still_payable(order: Order, purpose: str, now: object) -> bool:
+def still_payable(order: Order, purpose: str, now: datetime) -> bool:
+    """Whether the order still accepts a payment for `purpose` (the core checks again)."""
     if order.state not in VERBS[PURPOSE_VERBS[purpose]]:
         return False
     if purpose == "o" and order.payment_deadline is not None:
-        return bool(now < order.payment_deadline)  # type: ignore[operator]
+        return now < order.payment_deadline
     return True
 
 
