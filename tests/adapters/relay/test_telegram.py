@@ -102,7 +102,8 @@ async def test_an_album_arrives_as_one_media_group(chat: ChatWorld) -> None:
     ann, mei, _ = await _pair(chat)
     await ann.send_album(3, caption="our team")
     await chat.bot.settle()
-    await asyncio.sleep(0.5)
+    await received(mei, lambda m: "media_group_id" in m)
+    await asyncio.sleep(0.1)  # nothing else follows the group
     groups = [c for c in chat.standin.calls("sendMediaGroup") if c.ok]
     assert len(groups) == 1
     photos = [m for m in mei.bot_messages() if "photo" in m]
