@@ -5,7 +5,8 @@ enabled they share one aiohttp application: the Telegram service serves it (webh
 long polling, `/healthz`) and WeChat mounts `/wechat` and `/pay/wechat/notify` on it. They
 also share one notice relay (Telegram's, with the WeChat messenger registered in it): a
 relay plans deliveries only for the platforms it serves, so two relays would each mark
-events dispatched and leave the other platform's notices unplanned. With WeChat alone,
+events dispatched and leave the other platform's notices unplanned. Order chats cross
+between them: each channel's relay courier is given the other channel's carrier. With WeChat alone,
 `app.wechat.serve_wechat` serves its own application and relay.
 """
 
@@ -32,10 +33,18 @@ async def serve_channels(settings: Settings, runtime: Runtime, stop: asyncio.Eve
                                         redis_namespace=redis_namespace), stop)
         return
     from app.telegram import build_telegram, serve_telegram
+    from bots.telegram.handlers.relay import TelegramCarrier
 
     telegram = build_telegram(settings, runtime, redis=redis, redis_namespace=redis_namespace)
-    wechat = build_wechat(settings, runtime, redis=redis, redis_namespace=redis_namespace,
-                          relay=telegram.relay)
+    # Order chats cross platforms: each channel's courier gets the other's carrier.
+    wechat = build_wechat(
+        settings, runtime, redis=redis, redis_namespace=redis_namespace, relay=telegram.relay,
+        relay_carriers={"telegram": TelegramCarrier(
+            telegram.bot,
+            protect_content=bool(telegram.dispatcher.workflow_data.get("relay_protect_content")),
+        )},
+    )
+    telegram.dispatcher["relay_carriers"] = {"wechat": wechat.relay_carrier}
     menu = asyncio.create_task(wechat.install_menu(), name="wechat-menu")
     try:
         await serve_telegram(telegram, stop, mounts=[wechat.mount])

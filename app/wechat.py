@@ -15,6 +15,8 @@
 - With `YUEBAN_REDIS_URL`, the access token, service windows, dedup claims and
   conversation state are shared by every worker; otherwise they live in this process.
 - Notices reach WeChat users through `WeChatMessenger`, registered with the outbox relay.
+- Order chats (the relay): WeChat messages reach the other side through `WeChatCourier`,
+  and other channels reach WeChat people through `WeChatCarrier`.
 - `YUEBAN_WECHAT_TEMPLATE_ID`: the template used for notices outside the 48-hour window.
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -39,6 +42,7 @@ from bots.wechat.handlers import WeChatProduct
 from bots.wechat.menus import build_menu
 from bots.wechat.messenger import WeChatMessenger
 from bots.wechat.pay import NOTIFY_PATH, WeChatPayNotify
+from bots.wechat.relay import WeChatCarrier, WeChatCourier, WeChatMedia
 from bots.wechat.sessions import InMemorySessionStore, RedisSessionStore, SessionStore
 from bots.wechat.tokens import InMemoryTokenStore, RedisTokenStore, TokenStore
 from bots.wechat.webhook import DEFAULT_MAX_BODY_BYTES, WeChatWebhook
@@ -101,6 +105,7 @@ class WeChatService:
     messenger: WeChatMessenger
     relay: NotificationRelay
     owns_relay: bool
+    relay_carrier: WeChatCarrier
     pay_notify: WeChatPayNotify | None = None
     redis: Redis | None = None
     # Set once the menu was sent to WeChat (or sending it failed), after the server starts.
@@ -150,8 +155,13 @@ def build_wechat(
     redis: Redis | None = None,
     redis_namespace: str = "yueban",
     relay: NotificationRelay | None = None,
+    relay_carriers: Mapping[str, Any] | None = None,
 ) -> WeChatService:
-    """The webhook, the product, the messenger; a relay of its own unless one is given."""
+    """The webhook, the product, the messenger; a relay of its own unless one is given.
+
+    `relay_carriers` deliver order-chat messages to people on other platforms (Telegram's
+    carrier, when both channels run); `service.relay_carrier` is WeChat's, for them.
+    """
     check_wechat_settings(settings)
     app_id = settings.wechat_app_id
     assert app_id and settings.wechat_app_secret and settings.wechat_token
@@ -172,8 +182,10 @@ def build_wechat(
         windows=windows, api_base=None if api_base == DEFAULT_WECHAT_API_BASE else api_base,
     )
     gateways = runtime.bus.dependencies["payment_gateways"]
+    carrier = WeChatCarrier(api)
+    courier = WeChatCourier(runtime.bus, carrier, WeChatMedia(api), relay_carriers)
     product = WeChatProduct(
-        bus=runtime.bus, api=api, clock=runtime.clock, sessions=sessions,
+        bus=runtime.bus, api=api, clock=runtime.clock, sessions=sessions, courier=courier,
         options=ProductOptions(wechat_pay="wechat_pay" in gateways, sandbox="sandbox" in gateways),
     )
     aes_key = settings.wechat_aes_key.get_secret_value() if settings.wechat_aes_key else None
@@ -202,7 +214,7 @@ def build_wechat(
             dispatch=lambda command: confirm_and_hold(runtime, command),
         )
     return WeChatService(settings, runtime, api, webhook, product, messenger, relay, owns_relay,
-                         pay_notify, redis)
+                         carrier, pay_notify, redis)
 
 
 async def confirm_and_hold(runtime: Runtime, command: ConfirmPayment) -> Any:

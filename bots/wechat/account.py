@@ -21,6 +21,7 @@ from core.catalog.commands import (
     SetPresence,
 )
 from core.identity.commands import IssueLinkCode, RedeemLinkCode, SetLocale
+from core.shared.errors import NotFound
 from core.shared.money import Money
 from core.wallet.commands import ConfirmPayment, GetStatement, StartPayment
 
@@ -46,8 +47,13 @@ async def me(conv: Conversation) -> None:
                     zone=conv.timezone)]
     choices = [("wallet", conv.t("wx.me.wallet")), ("linkcode", conv.t("wx.me.link")),
                ("lang", conv.t("wx.me.language"))]
+    details = None
     if conv.actor.is_provider:
-        details = await conv.run(GetProvider(provider_id=conv.user_id))
+        try:
+            details = await conv.run(GetProvider(provider_id=conv.user_id))
+        except NotFound:
+            details = None  # the role without a profile yet (granted by an operator)
+    if details is not None:
         presence = str(details.profile.presence)
         lines.append(conv.t("wx.me.presence", presence=conv.t(f"wx.presence.{presence}")))
         if presence == "online":

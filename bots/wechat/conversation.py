@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bots.i18n import gettext
 from bots.wechat.render import numbered, split_text
@@ -27,6 +27,9 @@ from bots.wechat.sessions import MAX_CHOICES, Session
 from core.identity.commands import RegisterFromChannel
 from core.messagebus import MessageBus
 from core.shared.messages import Command
+
+if TYPE_CHECKING:
+    from bots.wechat.relay import WeChatCourier
 
 PLATFORM = "wechat"
 
@@ -134,6 +137,7 @@ class Conversation:
     now: datetime
     options: ProductOptions
     actors: ActorCache
+    courier: WeChatCourier | None = None  # carries order-chat messages (the relay)
     out: list[Outgoing] = field(default_factory=list)
     cache: dict[str, Any] = field(default_factory=dict)  # per-message memo of lookups
 

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bots.i18n import DEFAULT_LOCALE, gettext, render_error
-from bots.wechat import account, browse, orders
+from bots.wechat import account, browse, orders, relay
 from bots.wechat.client import CustomerServiceUnavailable, WeChatApi, WeChatApiError
 from bots.wechat.conversation import (
     ActorCache,
@@ -42,11 +42,13 @@ from bots.wechat.conversation import (
     resolve_actor,
 )
 from bots.wechat.menus import MENU_KEYS
+from bots.wechat.relay import WeChatCourier
 from bots.wechat.render import parse_action_token
 from bots.wechat.sessions import InMemorySessionStore, SessionStore
 from bots.wechat.webhook import InboundMessage, PassiveReply
 from core.booking.model import Place
 from core.messagebus import MessageBus
+from core.relay.model import Location, MessageKind
 from core.shared.clock import Clock
 from core.shared.errors import DomainError
 
@@ -79,6 +81,7 @@ COMMANDS: dict[str, str] = {
     "确认": "confirm", "confirm": "confirm",
     "付款": "pay", "支付": "pay", "pay": "pay",
     "订单号": "order", "order": "order",
+    "聊天": "chats", "chat": "chats",
 }
 # Commands about one order, typed with its number ("接单 YB0001A"), as notices suggest.
 ORDER_COMMANDS = {
@@ -110,9 +113,11 @@ class WeChatProduct:
         sessions: SessionStore | None = None,
         options: ProductOptions | None = None,
         actors: ActorCache | None = None,
+        courier: WeChatCourier | None = None,
         passive_budget_seconds: float = DEFAULT_PASSIVE_BUDGET_SECONDS,
     ) -> None:
         self.bus = bus
+        self.courier = courier
         self.api = api
         self.clock = clock
         self.sessions = sessions or InMemorySessionStore()
@@ -189,7 +194,7 @@ class WeChatProduct:
             conv = Conversation(
                 bus=self.bus, openid=inbound.openid, actor=actor, session=session,
                 key=idempotency_key(inbound), now=self.clock.now(), options=self.options,
-                actors=self.actors,
+                actors=self.actors, courier=self.courier,
             )
             await route(conv, inbound)
             await self.sessions.save(inbound.openid, conv.session)
@@ -241,11 +246,16 @@ async def route(conv: Conversation, inbound: InboundMessage) -> None:
     if msg_type == "event":
         await _event(conv, fields.get("Event", "").lower(), fields.get("EventKey", ""))
     elif msg_type == "text":
-        await _text(conv, fields.get("Content", "").strip(), fields.get("bizmsgmenuid"))
+        await _text(conv, fields.get("Content", "").strip(), fields.get("bizmsgmenuid"),
+                    _msg_id(fields))
     elif msg_type == "location":
         await _location(conv, fields)
     elif msg_type == "image":
         await _image(conv, fields)
+    elif msg_type == "voice":
+        if not await relay.route(conv, message_id=_msg_id(fields), kind=MessageKind.VOICE,
+                                 files=(fields.get("MediaId", ""),)):
+            conv.tell("wx.unsupported")
     else:
         conv.tell("wx.unsupported")
 
@@ -262,7 +272,12 @@ async def _event(conv: Conversation, event: str, key: str) -> None:
     # unsubscribe, VIEW, location reports and template receipts need no answer.
 
 
-async def _text(conv: Conversation, content: str, menu_choice: str | None) -> None:
+def _msg_id(fields: Any) -> str:
+    return str(fields.get("MsgId") or fields.get("MsgID") or fields.get("CreateTime", ""))
+
+
+async def _text(conv: Conversation, content: str, menu_choice: str | None,
+                message_id: str) -> None:
     if menu_choice:
         await token(conv, menu_choice)
         return
@@ -276,19 +291,21 @@ async def _text(conv: Conversation, content: str, menu_choice: str | None) -> No
             return
         await TEXT_STEPS[step](conv, content)
         return
-    if step == "start.checkin" and command not in ("abort", "cancel"):
+    if step == "start.checkin" and command is None:
         conv.tell("wx.order.checkin_needed")
         return
-    if content.isdigit():
+    if content.isdigit() and conv.session.choices:
         chosen = conv.session.choice(int(content))
         if chosen is None:
-            conv.tell("wx.number.unknown" if not conv.session.choices else "wx.number.range",
-                      maximum=len(conv.session.choices))
+            conv.tell("wx.number.range", maximum=len(conv.session.choices))
             return
         await token(conv, chosen)
         return
     if command is None:
-        conv.tell("wx.unknown")
+        # Anything else is said to the other side of the person's order chat, if any.
+        if not await relay.route(conv, message_id=message_id, kind=MessageKind.TEXT,
+                                 text=content):
+            conv.tell("wx.number.unknown" if content.isdigit() else "wx.unknown")
         return
     await command_(conv, command, argument.strip())
 
@@ -339,6 +356,8 @@ async def command_(conv: Conversation, command: str, argument: str) -> None:
                 await account.language(conv)
         case "help":
             account.help_text(conv)
+        case "chats":
+            await relay.chats(conv)
         case "go_online":
             await account.set_presence(conv, "online")
         case "go_offline":
@@ -375,22 +394,27 @@ async def _top_up(conv: Conversation, argument: str) -> None:
 
 
 async def _location(conv: Conversation, fields: Any) -> None:
-    if conv.session.step != "start.checkin":
-        conv.tell("wx.location.unexpected")
-        return
     try:
-        place = Place(float(fields.get("Location_X", "")), float(fields.get("Location_Y", "")))
+        latitude, longitude = float(fields.get("Location_X", "")), float(fields.get("Location_Y", ""))
     except ValueError:
-        conv.tell("wx.order.checkin_needed")
+        conv.tell("wx.unsupported")
         return
-    await orders.check_in(conv, place=place)
+    if conv.session.step == "start.checkin":
+        await orders.check_in(conv, place=Place(latitude, longitude))
+        return
+    if not await relay.route(conv, message_id=_msg_id(fields), kind=MessageKind.LOCATION,
+                             location=Location(latitude, longitude)):
+        conv.tell("wx.location.unexpected")
 
 
 async def _image(conv: Conversation, fields: Any) -> None:
-    if conv.session.step != "start.checkin":
-        conv.tell("wx.image.unexpected")
+    media_id = fields.get("MediaId", "")
+    if conv.session.step == "start.checkin":
+        await orders.check_in(conv, photo=f"wx:image:{media_id}")
         return
-    await orders.check_in(conv, photo=f"wx:image:{fields.get('MediaId', '')}")
+    if not await relay.route(conv, message_id=_msg_id(fields), kind=MessageKind.PHOTO,
+                             files=(media_id,)):
+        conv.tell("wx.image.unexpected")
 
 
 # -- tokens: numbered choices, msgmenu taps and menu clicks end here ------------------------
@@ -546,6 +570,7 @@ TOKENS: dict[str, Callable[[Conversation, list[str]], Awaitable[None]]] = {
     "setlang": _tok_setlang,
     "presence": _tok_presence,
     "topup": _tok_topup,
+    "chat": _order_token(relay.select),
 }
 
 
@@ -595,5 +620,8 @@ ACTIONS: dict[str, Callable[[Conversation, int], Awaitable[None]]] = {
     "application.approve": account.approve_application,
     "application.reject": account.ask_application_reason,
     "application.show": account.show_application,
+    "relay.select": relay.select,
+    "relay.transcript": relay.transcript,
+    "relay.sos": relay.sos,
 }
 ACTIONS_WITHOUT_ID = frozenset({"wallet.statement", "provider.go_online"})
