@@ -8,8 +8,9 @@ How balances change without lost updates or deadlocks:
   order so every transaction takes them in the same order). SQLite needs no row locks: its
   writers are serialized by `BEGIN IMMEDIATE` (storage/db.py).
 - Every other account change is an atomic increment (`credits_posted = credits_posted + :d`)
-  in the last statement before commit, in account id order, so hot accounts such as the
-  platform's fees are held for the shortest possible time.
+  in the journal's last statement, in account id order; the flows write their own rows
+  (payment status, earnings) before their journal, so hot accounts such as the platform's
+  fees are locked only from that statement to the commit.
 - The database refuses what must never happen (CHECK constraints in storage/tables/wallet.py);
   a unique violation on a journal, transfer or hold id means a concurrent writer won the
   race and becomes a ConcurrencyConflict, which the message bus retries.
