@@ -214,12 +214,16 @@ async def load(runtime: Runtime, count: int) -> list[Category]:
     loaded = 0
     with timed() as watch:
         async with runtime.engine.begin() as connection:
-            await connection.execute(timezones.insert(), [{"name": zone} for zone, _ in ZONES])
             for batch in rows(count, leaves, now):
                 for table, key in TABLES:
                     if batch[key]:
                         await insert(connection, table, batch[key])
                 loaded += len(batch["providers"])
+            zones = sa.select(providers.c.timezone, sa.func.count()).group_by(providers.c.timezone)
+            await connection.execute(
+                timezones.insert(),
+                [{"name": zone, "providers": n} for zone, n in (await connection.execute(zones)).all()],
+            )
     say(f"  loaded {loaded:,} providers in {watch.ms / 1000:.1f} s")
     # Statistics as a database in service would have them (autovacuum keeps them fresh).
     async with runtime.engine.connect() as connection:

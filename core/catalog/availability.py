@@ -1,7 +1,7 @@
 """When a provider can be booked: weekly rules in their time zone, and the arithmetic on them.
 
-A `Schedule` holds weekly rules (weekday, start, end in the provider's local wall-clock time;
-a rule whose end is at or before its start runs past midnight into the next day), blocked
+A `Schedule` holds weekly rules (weekday, start, end in the provider's local wall-clock time,
+on quarter hours; a rule whose end is at or before its start runs past midnight), blocked
 dates, a buffer kept free around every booking, a minimum notice and a booking horizon.
 
 Everything is computed in the provider's zone with `zoneinfo` and returned as aware UTC
@@ -26,6 +26,11 @@ from core.shared.errors import DomainError
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTES_PER_DAY = 24 * 60
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
+
+# Weekly hours start and end on quarter hours; `week_slots` maps the week in them.
+SLOT_MINUTES = 15
+SLOTS_PER_DAY = MINUTES_PER_DAY // SLOT_MINUTES
+SLOTS_PER_WEEK = 7 * SLOTS_PER_DAY
 
 MAX_RULES = 50
 MAX_BLOCKED_DATES = 366
@@ -66,6 +71,9 @@ class WeeklyRule:
             and self.start_minute != self.end_minute
         ):
             raise DomainError("error.availability.invalid_rule", rule=self.label())
+        # Hours are set in quarter hours, which keeps the quarter-hour week map exact.
+        if self.start_minute % SLOT_MINUTES or self.end_minute % SLOT_MINUTES:
+            raise DomainError("error.availability.not_quarter_hour", rule=self.label())
 
     @classmethod
     def parse(cls, text: str) -> WeeklyRule:
@@ -316,20 +324,14 @@ def check_bookable(
         raise DomainError("error.availability.busy", buffer_minutes=schedule.buffer_minutes)
 
 
-# The week in quarter hours, for `week_slots`.
-SLOT_MINUTES = 15
-SLOTS_PER_DAY = MINUTES_PER_DAY // SLOT_MINUTES
-SLOTS_PER_WEEK = 7 * SLOTS_PER_DAY
-
-
 def week_slots(rules: Iterable[WeeklyRule]) -> str:
-    """The local week as 672 characters, one per quarter hour from Monday 00:00: "1" where
-    some rule covers any part of it. A cheap first test of "works at this local time" that
-    search reads from the provider's row before checking the rules exactly."""
+    """The local week as 672 characters, one per quarter hour from Monday 00:00, "1" where
+    the provider works. Rules start and end on quarter hours, so the map is exact: search
+    answers "works at this local time?" from the provider's row alone."""
     slots = ["0"] * SLOTS_PER_WEEK
     for rule in rules:
         for start, end in rule.week_intervals():
-            for slot in range(start // SLOT_MINUTES, -(-end // SLOT_MINUTES)):
+            for slot in range(start // SLOT_MINUTES, end // SLOT_MINUTES):
                 slots[slot] = "1"
     return "".join(slots)
 

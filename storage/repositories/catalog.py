@@ -3,19 +3,24 @@
 Rows map to the core's dataclasses by hand. Provider statistics (ratings, completion rate,
 response time) are written only through `set_rating_stats` / `set_service_stats`, never by
 `save`, so a profile loaded before a review arrived cannot overwrite the new figures; both
-recompute `rank_base`, the search-independent part of the ranking score.
+recompute `rank_base`, the search-independent part of the ranking score. The provider row
+also carries copies the search reads without a lookup (`tag_list`, `category_list`,
+`week_slots`), kept current by the repositories that write tags, offers and hours.
 
-The search (`SqlProviderSearch`) filters in SQL and ranks as documented in
-`core/catalog/ranking.py`: without a point it reads providers in `rank_base` order from an
-index and stops after one page; with a point it selects the bounding box on indexed
-latitude/longitude and computes the exact distance and score in Python.
+The search (`SqlProviderSearch`) ranks as documented in `core/catalog/ranking.py`. Without
+a point it walks the covering ranking index and stops after one page, checking each
+provider's row copies; with a point it takes the bounding box on indexed latitude/longitude
+and computes the exact distance and score in Python. Filters that may match very few
+providers (a rare tag, a quiet hour) are counted first, in one round trip: when few, their
+ids are where the search starts; when many, they are checked along the ranking, where
+matches come early. Plans are thus chosen by what was counted, not by column statistics.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -72,7 +77,18 @@ MAX_NEAR_CANDIDATES = 20_000
 # list of their ids for the search to start from; a commoner one is checked row by row while
 # walking the ranking, where matches come early.
 FEW_IDS = 1_000
-CUSTOM_PLANS = "yueban.catalog.custom_plans"
+# Rows a ranked walk reads per match expected, times a page and some slack for the other
+# filters: the yardstick for "start from the ids" versus "walk the ranking" (free at).
+PAGE_WALK = 100
+
+
+@dataclass(frozen=True)
+class Moment:
+    """Zones sharing a local (date, weekday, minute) at the searched instant."""
+
+    moment: tuple[date, int, int]
+    zones: list[str]
+    size: int  # providers in these zones
 
 # -- categories ----------------------------------------------------------------------------
 
@@ -208,14 +224,16 @@ def _tags_of(value: str) -> frozenset[str]:
 class SqlProviderRepository(SqlRepository):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        # Tags as loaded, so a save rewrites them only when they changed.
+        # Tags and zone as loaded, so a save rewrites only what changed.
         self._loaded_tags: dict[int, frozenset[str]] = {}
+        self._loaded_zones: dict[int, str] = {}
 
     async def _load(self, query: sa.Select[Any]) -> list[ProviderProfile]:
         profiles = []
         for row in (await self.connection.execute(query)).all():
             profile = _profile(row)
             self._loaded_tags[profile.user_id] = profile.tags
+            self._loaded_zones[profile.user_id] = profile.timezone
             self.uow.track(profile)
             profiles.append(profile)
         return profiles
@@ -230,9 +248,13 @@ class SqlProviderRepository(SqlRepository):
             raise NotFound("error.provider.not_found", provider_id=user_id)
         return profile
 
-    async def _remember_timezone(self, name: str) -> None:
+    async def _count_zone(self, name: str, change: int) -> None:
+        """Keep the number of providers per time zone (see `catalog_timezones`)."""
+        insert = self.insert(timezones).values(name=name, providers=max(change, 0))
         await self.connection.execute(
-            self.insert(timezones).values(name=name).on_conflict_do_nothing(index_elements=["name"])
+            insert.on_conflict_do_update(
+                index_elements=["name"], set_={"providers": timezones.c.providers + change}
+            )
         )
 
     async def _write_tags(self, profile: ProviderProfile) -> None:
@@ -269,7 +291,8 @@ class SqlProviderRepository(SqlRepository):
         )
         profile.version = 1
         await self._write_tags(profile)
-        await self._remember_timezone(profile.timezone)
+        await self._count_zone(profile.timezone, +1)
+        self._loaded_zones[profile.user_id] = profile.timezone
         self.uow.track(profile)
 
     async def save(self, profile: ProviderProfile) -> None:
@@ -277,7 +300,11 @@ class SqlProviderRepository(SqlRepository):
             providers, {"user_id": profile.user_id}, profile.version, _profile_values(profile)
         )
         await self._write_tags(profile)
-        await self._remember_timezone(profile.timezone)
+        previous = self._loaded_zones.get(profile.user_id, profile.timezone)
+        if previous != profile.timezone:
+            await self._count_zone(previous, -1)
+            await self._count_zone(profile.timezone, +1)
+            self._loaded_zones[profile.user_id] = profile.timezone
         # The weekly hours carry the zone they are read in (for "free at" searches).
         await self.connection.execute(
             schedule_windows.update()
@@ -816,13 +843,11 @@ class SqlProviderSearch(SqlRepository):
 
     async def _custom_plans(self) -> None:
         # Statements are prepared (asyncpg) and re-run with new values; a generic plan would
-        # ignore the very values (which category, which hour) that decide the best plan, so
-        # PostgreSQL plans each statement for its values. Set once per pooled connection
-        # (custom plans are never wrong, only planned anew), not per search: every round
-        # trip counts here.
-        if self.dialect == "postgresql" and not self.connection.info.get(CUSTOM_PLANS):
-            await self.connection.execute(sa.text("SET plan_cache_mode = force_custom_plan"))
-            self.connection.info[CUSTOM_PLANS] = True
+        # ignore the very values (which category, which hour, which ids) that decide the
+        # best plan, so PostgreSQL plans this transaction's statements for their values.
+        # (LOCAL: a search's transaction is rolled back, and a session SET with it.)
+        if self.dialect == "postgresql":
+            await self.connection.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
     async def search(self, criteria: SearchCriteria) -> SearchPage:
         criteria = criteria.validated()
@@ -920,7 +945,7 @@ class SqlProviderSearch(SqlRepository):
         few = await self._few(
             {
                 **{f"tag:{tag}": self._tag_ids(tag) for tag in sorted(criteria.tags)},
-                **{f"moment:{i}": self._working_ids(zones, moment) for i, (moment, zones) in enumerate(moments)},
+                **{f"moment:{i}": self._working_ids(m.zones, m.moment) for i, m in enumerate(moments)},
             }
         )
         where.extend(self._tag_conditions(criteria.tags, few))
@@ -995,74 +1020,76 @@ class SqlProviderSearch(SqlRepository):
                 conditions.append(p.c.tag_list.contains(f",{tag},", autoescape=True))
         return conditions
 
-    async def _moments(self, instant: datetime) -> list[tuple[tuple[date, int, int], list[str]]]:
+    async def _moments(self, instant: datetime) -> list[Moment]:
         """The zones providers work in, grouped by their local (date, weekday, minute) at
-        `instant` (Shanghai, Hong Kong and Taipei always share one)."""
-        names = (await self.connection.execute(sa.select(timezones.c.name))).scalars().all()
+        `instant` (Shanghai, Hong Kong and Taipei always share one), with how many
+        providers each group has."""
+        rows = (await self.connection.execute(sa.select(timezones.c.name, timezones.c.providers))).all()
         groups: dict[tuple[date, int, int], list[str]] = defaultdict(list)
-        for name in sorted(names):
-            groups[local_moment(name, instant)].append(name)
-        return list(groups.items())
+        sizes: dict[tuple[date, int, int], int] = defaultdict(int)
+        for name, count in sorted(rows):
+            moment = local_moment(name, instant)
+            groups[moment].append(name)
+            sizes[moment] += count
+        return [Moment(moment, zones, sizes[moment]) for moment, zones in groups.items()]
 
     @staticmethod
     def _zone_of(column: Any, zones: list[str]) -> Any:
         return column == zones[0] if len(zones) == 1 else column.in_(zones)
 
     def _working_ids(self, zones: list[str], moment: tuple[date, int, int]) -> sa.Select[Any]:
-        """Providers of `zones` working at their local `moment` and not on a blocked date."""
-        w, b = schedule_windows, blocked_dates
-        day, weekday, minute = moment
+        """Providers of `zones` whose weekly hours cover their local `moment` (one range of
+        the hours index; blocked dates are checked with the page)."""
+        w = schedule_windows
+        _, weekday, minute = moment
         return sa.select(w.c.provider_id).where(
             self._zone_of(w.c.timezone, zones),
             w.c.weekday == weekday,
             w.c.start_minute <= minute,
             w.c.end_minute > minute,
-            ~sa.exists(sa.select(1).select_from(b).where(b.c.provider_id == w.c.provider_id, b.c.day == day)),
         )
 
-    def _free_at(
-        self, moments: list[tuple[tuple[date, int, int], list[str]]], few: dict[str, list[int] | None]
-    ) -> list[list[Any]]:
+    def _free_at(self, moments: list[Moment], few: dict[str, list[int] | None]) -> list[list[Any]]:
         """Within weekly hours and not on a blocked date, in each provider's own zone.
 
-        Zones that share the local moment form a group. How many of a group's providers work
-        then decides the plan, counted rather than estimated (weekly hours cluster on a few
-        patterns that fool column statistics): the ids of every quiet group together become
-        one list to start from; a busy group is its own branch, checked provider by provider
-        while walking the ranking (where matches come early), with its moment as literals.
+        Zones that share the local moment form a group. Which plan suits a group is decided
+        by counting (weekly hours cluster on a few patterns that fool column statistics):
+        walking the group's ranking costs about PAGE_WALK × size / working rows, starting
+        from the ids of who works costs one row each; the ids of every group where that is
+        cheaper become one list, the other groups are each a branch read along the ranking
+        from the row's quarter-hour map of the week, where matches come early.
         """
-        p, w, b = providers, schedule_windows, blocked_dates
-        listed: list[int] = []
+        p, b = providers, blocked_dates
+
+        def not_blocked(day: date) -> Any:
+            return ~sa.exists(
+                sa.select(1).select_from(b).where(b.c.provider_id == p.c.user_id, b.c.day == day)
+            )
+
+        listed: dict[date, list[int]] = defaultdict(list)
         branches: list[list[Any]] = []
-        for i, ((day, weekday, minute), zones) in enumerate(moments):
+        for i, group in enumerate(moments):
+            day, weekday, minute = group.moment
             ids = few[f"moment:{i}"]
-            if ids is not None:
-                listed.extend(ids)  # already without blocked dates (see _working_ids)
+            if ids is not None and len(ids) ** 2 <= PAGE_WALK * max(group.size, len(ids)):
+                listed[day].extend(ids)
                 continue
             branches.append(
                 [
-                    self._zone_of(p.c.timezone, zones),
-                    # The row's quarter-hour map first (no lookup), then the exact rules. A
-                    # LIKE pattern ("_" per earlier quarter hour, then "1"), not substr():
-                    # the planner estimates a pattern from its statistics, a function not.
+                    self._zone_of(p.c.timezone, group.zones),
+                    # "_" for each earlier quarter hour, then "1": a LIKE pattern rather than
+                    # substr(), as the planner estimates a pattern from its statistics.
                     p.c.week_slots.like("_" * slot_index(weekday, minute) + "1%"),
-                    sa.exists(
-                        sa.select(1)
-                        .select_from(w)
-                        .where(
-                            w.c.provider_id == p.c.user_id,
-                            w.c.weekday == weekday,
-                            w.c.start_minute <= minute,
-                            w.c.end_minute > minute,
-                        )
-                    ),
-                    ~sa.exists(
-                        sa.select(1).select_from(b).where(b.c.provider_id == p.c.user_id, b.c.day == day)
-                    ),
+                    not_blocked(day),
                 ]
             )
-        if listed:
-            branches.append([self._one_of(p.c.user_id, sorted(listed))])
+        quiet = [
+            sa.and_(self._one_of(p.c.user_id, sorted(ids)), not_blocked(day))
+            for day, ids in sorted(listed.items())
+            if ids
+        ]
+        if quiet:
+            branches.append([quiet[0] if len(quiet) == 1 else sa.or_(*quiet)])
         return branches or [[sa.false()]]
 
     async def _ranked(

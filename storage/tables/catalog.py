@@ -116,11 +116,13 @@ provider_tags = sa.Table(
 )
 sa.Index("ix_catalog_provider_tags_tag_provider_id", provider_tags.c.tag, provider_tags.c.provider_id)
 
-# Every time zone some provider works in: "free at" searches ask each zone for its local time.
+# Every time zone some provider works in, and how many do: "free at" searches ask each zone
+# for its local time and weigh a zone's size when choosing how to search it.
 timezones = sa.Table(
     "catalog_timezones",
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("providers", sa.Integer, nullable=False),
 )
 
 offers = sa.Table(

@@ -139,6 +139,7 @@ def upgrade() -> None:
     op.create_table(
         "catalog_timezones",
         sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("providers", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_catalog_timezones"),
     )
 

@@ -203,12 +203,18 @@ def test_naive_times_are_refused() -> None:
         check_bookable(rules, datetime(2026, 1, 5, 9), datetime(2026, 1, 5, 10), EARLY)
 
 
-def test_the_quarter_hour_map_covers_every_working_minute_and_nothing_else() -> None:
-    rules = [WeeklyRule.parse("mon 09:10-10:00"), WeeklyRule.parse("sun 23:30-00:30")]
+def test_the_quarter_hour_map_marks_exactly_the_working_quarter_hours() -> None:
+    rules = [WeeklyRule.parse("mon 09:15-10:00"), WeeklyRule.parse("sun 23:30-00:30")]
     slots = week_slots(rules)
     assert len(slots) == 7 * 96
     working = {i for i, c in enumerate(slots) if c == "1"}
-    # 09:00-09:15 is touched by 09:10, so it counts; the overnight rule wraps to Monday.
-    assert working == {36, 37, 38, 39, 6 * 96 + 94, 6 * 96 + 95, 0, 1}
+    # The overnight rule wraps from Sunday night into Monday morning.
+    assert working == {37, 38, 39, 6 * 96 + 94, 6 * 96 + 95, 0, 1}
     assert slot_index(0, 9 * 60 + 14) == 36
     assert slot_index(6, 23 * 60 + 59) == 7 * 96 - 1
+
+
+def test_hours_are_set_in_quarter_hours() -> None:
+    with pytest.raises(DomainError) as refused:
+        WeeklyRule.parse("mon 09:10-10:00")
+    assert refused.value.key == "error.availability.not_quarter_hour"
