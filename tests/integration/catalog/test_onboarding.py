@@ -25,6 +25,7 @@ from core.catalog.events import (
     ProviderSuspended,
 )
 from core.catalog.model import Presence, ProviderStatus
+from core.catalog.notices import notices_for
 from core.catalog.onboarding import ApplicationStatus
 from core.catalog.search import SearchCriteria
 from core.identity.commands import BanUser, GetUser
@@ -264,3 +265,18 @@ async def test_an_application_with_an_invalid_time_zone_is_refused(runtime: Runt
     with pytest.raises(DomainError) as refused:
         await runtime.bus.handle(bad)
     assert refused.value.key == "error.catalog.invalid_timezone"
+
+
+async def test_every_active_operator_is_asked_to_review_a_new_application(runtime: Runtime) -> None:
+    catalog = await seeded(runtime)
+    first = await register(runtime, "1", "operator")
+    second = await register(runtime, "3", "operator")
+    applicant = await register(runtime, "2")
+    await runtime.bus.handle(application(applicant, catalog["honor-of-kings"]))
+    [submitted] = [e for e in await outbox_events(runtime) if isinstance(e, ApplicationSubmitted)]
+    async with runtime.uow_factory() as uow:
+        notices = await notices_for(submitted, uow)
+    cards = {n.recipient_user_id: n for n in notices if n.key == "catalog.notice.application_pending"}
+    assert set(cards) == {first, second}
+    assert [a.kind for a in cards[first].actions][:2] == ["application.approve", "application.reject"]
+    assert [n.recipient_user_id for n in notices if n.key == "catalog.notice.application_received"] == [applicant]
