@@ -213,7 +213,7 @@ class NotificationRelay:
                 except Exception:
                     # A bug in one area's notice function must not hold up every event
                     # behind it; the event stays in the outbox and the log says why.
-                    log.exception("no notices for %s %s", record.event.name, record.event.event_id)
+                    log.exception("no notices for %s %s", record.event.type_name(), record.event.event_id)
                     continue
                 if notices:
                     deliveries = await plan_deliveries(

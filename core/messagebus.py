@@ -101,6 +101,6 @@ class MessageBus:
                 except Exception:
                     # The event is already durable in the outbox; a failed reaction is logged
                     # and must not undo the command that produced it.
-                    log.exception("event handler %s failed for %s", handler.__name__, event.name)
+                    log.exception("event handler %s failed for %s", handler.__name__, event.type_name())
         for hook in self.after_commit:
             await hook(events)

@@ -15,7 +15,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from core.shared.ids import new_id
 from core.shared.money import Money
@@ -34,14 +34,16 @@ _EVENT_TYPES: dict[str, type[Event]] = {}
 class Event:
     event_id: str = field(default_factory=new_id)
 
-    name: ClassVar[str] = "Event"
-
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.name = cls.__name__
         if cls.__name__ in _EVENT_TYPES and _EVENT_TYPES[cls.__name__] is not cls:
             raise TypeError(f"two events named {cls.__name__}")
         _EVENT_TYPES[cls.__name__] = cls
+
+    @classmethod
+    def type_name(cls) -> str:
+        """The name the outbox stores; an event may still have a field called `name`."""
+        return cls.__name__
 
     def to_payload(self) -> dict[str, Any]:
         return {f.name: _dump(getattr(self, f.name)) for f in dataclasses.fields(self)}

@@ -27,7 +27,7 @@ class SqlOutbox(SqlRepository):
         await self.connection.execute(
             outbox.insert().values(
                 event_id=event.event_id,
-                event_type=event.name,
+                event_type=event.type_name(),
                 payload=event.to_payload(),
                 created_at=created_at,
             )

@@ -56,3 +56,18 @@ async def test_dispatched_outbox_rows_are_not_claimed_again(runtime: Runtime) ->
     async with runtime.uow_factory() as uow:
         rest = await uow.outbox.claim_batch(10)
     assert [r.event.what for r in rest] == ["b"]  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Renamed(Event):
+    name: str
+
+
+async def test_an_event_with_a_field_called_name_keeps_its_type(runtime: Runtime) -> None:
+    async with runtime.uow_factory() as uow:
+        uow.emit(Renamed(name="Ann"))
+        await uow.commit()
+    async with runtime.uow_factory() as uow:
+        records = await uow.outbox.claim_batch(10)
+    assert isinstance(records[0].event, Renamed)
+    assert records[0].event.name == "Ann"  # type: ignore[attr-defined]
