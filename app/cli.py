@@ -137,8 +137,6 @@ def demo(
         typer.echo(f"--lang must be en or zh, not {lang!r}", err=True)
         raise typer.Exit(2)
     logging.getLogger().setLevel(logging.WARNING)
-    # A slow first sweep makes APScheduler skip a tick and say so; nothing is wrong.
-    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     options = DemoOptions(port=port, data_dir=data_dir, reset=reset, walkthrough=walkthrough,
                           pace=pace, language=lang)
     try:

@@ -44,7 +44,7 @@ from app.telegram import TelegramService, build_telegram, serve_telegram
 from bots.i18n import gettext
 from bots.telegram.standin import DEFAULT_TOKEN, BotApiStandIn
 from bots.telegram.standin.world import Signal
-from core.identity.commands import ListUsers
+from core.relay.commands import CloseIdleConversations
 from core.shared.clock import FixedClock
 from storage import migrate
 from storage.db import create_engine
@@ -134,6 +134,8 @@ def bot_settings(base: Settings, options: DemoOptions, *, api_base: str, bot_por
         "provider_idle_minutes": 24 * 60,
         "booking_sweep_interval_s": 2.0,
         "default_locale": options.language,
+        # An order's chat closes as its order ends, so the next order starts a fresh one.
+        "relay_close_after_hours": 0,
     }
     changes.update({name: value for name, value in defaults.items()
                     if name in Settings.model_fields and name not in given})
@@ -273,6 +275,8 @@ class RunningDemo:
     url: str
     bot_task: asyncio.Task[None]
     bot_stop: asyncio.Event
+    sweep_task: asyncio.Task[None]
+    sweep_stop: asyncio.Event
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -282,6 +286,10 @@ class RunningDemo:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        # A sweep under way finishes before the database goes away.
+        self.sweep_stop.set()
+        with contextlib.suppress(Exception):
+            await self.sweep_task
         await self.sweeper.stop()
         self.bot_stop.set()
         with contextlib.suppress(Exception):
@@ -339,7 +347,7 @@ async def start_demo(options: DemoOptions, base: Settings | None = None,
         engine = create_engine(settings.database_url)
         world = await _seed(settings, engine, standin, options, report)
         vault.save(standin.bot)
-        await _restore_other_people(settings, engine, standin, world)
+        _restore_other_people(standin, world)
         _describe_panes(page, world, group.id, options.language)
         runtime = bootstrap(settings, engine=engine)
         service = build_telegram(settings, runtime)
@@ -347,12 +355,18 @@ async def start_demo(options: DemoOptions, base: Settings | None = None,
         serving = asyncio.create_task(serve_telegram(service, stop), name="demo-bot")
         await _until_bot_is_up(standin, serving, settings)
         sweeper = build_sweeper(runtime)
-        sweeper.start()
+        if not any(name.startswith("relay.") for name, _ in sweeper.extra):
+            # Order chats close some time after their order ended; nothing else sweeps them.
+            sweeper.extra.append(("relay.close_idle", lambda now: runtime.bus.handle(
+                CloseIdleConversations(now=now))))
+        sweep_stop = asyncio.Event()
+        sweeping = asyncio.create_task(
+            _sweep(sweeper, settings.booking_sweep_interval_s, sweep_stop), name="demo-sweeper")
     except BaseException:
         await standin.stop()
         raise
     demo = RunningDemo(options, settings, standin, world, group.id, runtime, service, sweeper,
-                       vault, narration, public_url, serving, stop)
+                       vault, narration, public_url, serving, stop, sweeping, sweep_stop)
     demo.tasks.append(asyncio.create_task(_keep_files(demo), name="demo-files"))
     return demo
 
@@ -402,26 +416,14 @@ async def _seed(settings: Settings, engine: AsyncEngine, standin: DemoStandIn,
     return world
 
 
-async def _restore_other_people(settings: Settings, engine: AsyncEngine,
-                                standin: DemoStandIn, world: DemoWorld) -> None:
+def _restore_other_people(standin: DemoStandIn, world: DemoWorld) -> None:
     """People added in the page in earlier runs come back with their Telegram accounts."""
-    runtime = bootstrap(settings, engine=engine)
-    offset = 0
-    while True:
-        page = await runtime.bus.handle(ListUsers(limit=200, offset=offset))
-        for user in page.users:
-            for account in user.accounts:
-                if account.platform != "telegram" or not account.external_id.isdigit():
-                    continue
-                telegram_id = int(account.external_id)
-                if telegram_id in standin.bot.users:
-                    continue
-                first, _, last = user.display_name.partition(" ")
-                standin.create_user(first or "Guest", last_name=last or None,
-                                    language_code=user.locale, user_id=telegram_id)
-        offset += len(page.users)
-        if not page.users or offset >= page.total:
-            return
+    for telegram_id, user in world.others.items():
+        if telegram_id in standin.bot.users:
+            continue
+        first, _, last = user.display_name.partition(" ")
+        standin.create_user(first or "Guest", last_name=last or None,
+                            language_code=user.locale, user_id=telegram_id)
 
 
 def _describe_panes(page: PageState, world: DemoWorld, group_chat_id: int, language: str) -> None:
@@ -463,6 +465,16 @@ async def _until_bot_is_up(standin: BotApiStandIn, serving: asyncio.Task[None],
                         return
             await asyncio.sleep(0.01)
     raise DemoError("the bot did not come up within 30 s")
+
+
+async def _sweep(sweeper: Sweeper, interval_s: float, stop: asyncio.Event) -> None:
+    """The sweeper's ticks one after another until the demo stops. (Not APScheduler's
+    timer: stopping here waits for a tick under way, so none outlives the database.)"""
+    while not stop.is_set():
+        await sweeper.tick()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(interval_s):
+                await stop.wait()
 
 
 async def _keep_files(demo: RunningDemo) -> None:

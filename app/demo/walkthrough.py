@@ -389,6 +389,11 @@ class Walkthrough:
             self.say("chat_skipped", 8)
             return
         self.say("chat", 8)
+        # Both sides are told when the order's chat opens; only then is anything relayed.
+        opened = ActionCallback(kind="relay.select", id=order_id).pack()
+        for person in (self.ann, self.mei):
+            await person.with_button(self._accepted_mark, lambda d: d == opened,
+                                     "the opening of the order's chat")
         line = gettext("demo.walk.ann_says", self.language)
         mark = await self.ann.send(line)
         try:

@@ -58,12 +58,12 @@ from core.catalog.model import (
     ProfileDraft,
 )
 from core.catalog.onboarding import ApplicationStatus, Document, DocumentKind
-from core.identity.commands import GetUser, GrantRole, RegisterFromChannel, SetLocale
+from core.identity.commands import GrantRole, ListUsers, RegisterFromChannel, SetLocale, UserView
 from core.identity.model import Role
 from core.messagebus import MessageBus
+from core.relay.commands import CloseIdleConversations
 from core.reviews.commands import ListProviderReviews, SubmitReview
 from core.shared.clock import FixedClock
-from core.shared.errors import NotFound
 from core.shared.money import Money
 from core.wallet.commands import SettleMatured
 
@@ -73,6 +73,7 @@ log = logging.getLogger(__name__)
 StoreFile = Callable[[str, bytes], str]
 
 HISTORY_DAYS = 35
+MAX_LISTING = 200
 HOURS_BETWEEN_ORDERS = 9
 HALL_NAME = "Golden Cue Billiards Hall"
 HALL_ADDRESS = "88 Nanjing West Road, Jing'an, Shanghai"
@@ -307,6 +308,8 @@ class DemoWorld:
     newcomer: Person
     hall_manager: Person
     people: dict[int, Person] = field(default_factory=dict)  # by Telegram id
+    # People added in the page in earlier runs, by Telegram id.
+    others: dict[int, UserView] = field(default_factory=dict)
     report: SeedReport = field(default_factory=SeedReport)
 
 
@@ -327,28 +330,39 @@ class WorldSeeder:
         self._orders = 0
 
     async def seed(self, now: datetime) -> DemoWorld:
-        """Everything, with the history played from `HISTORY_DAYS` before `now` up to `now`."""
+        """Everything, with the history played from `HISTORY_DAYS` before `now` up to `now`.
+
+        Each step first reads what is there in one query, so a second start costs a few
+        dozen transactions: the people and their roles (one listing), the categories, the
+        hall, the approved providers (one listing), the reviews (counted from the last
+        provider backwards, since they are written in order).
+        """
         self.clock.set(now - timedelta(days=HISTORY_DAYS))
         await self._catalog()
+        known = await self._known_people()
         for spec in ALL_PEOPLE:
-            await self._register(spec)
-        await self._grant_operator()
+            await self._register(spec, known)
+        await self._grant_operator(known)
         venue_id = await self._hall()
+        approved = {a.user_id for a in await self.bus.handle(
+            ListApplications(status=ApplicationStatus.APPROVED, limit=MAX_LISTING))}
         pending = {a.user_id: a.id for a in await self.bus.handle(
-            ListApplications(status=ApplicationStatus.PENDING, limit=200))}
+            ListApplications(status=ApplicationStatus.PENDING, limit=MAX_LISTING))}
         for spec in PROVIDERS:
-            await self._provider(spec, venue_id, pending)
+            if self.people[spec.person.telegram_id].user_id not in approved:
+                await self._provider(spec, venue_id, pending)
         if self.report.providers_added:
             self.progress("seeded_providers")
-        for index, spec in enumerate(PROVIDERS):
-            await self._reviews(index, spec)
+        for index in range(await self._first_without_reviews(), len(PROVIDERS)):
+            await self._reviews(index, PROVIDERS[index])
         if self.report.reviews_added:
             self.progress("seeded_reviews")
         # Back to the present: what the history left due (settling its money) happens now.
         self.clock.set(now)
         await sweep_due_orders(self.bus, now, batch=1000)
         await self.bus.handle(SettleMatured(now=now, limit=10_000))
-        await self.refresh(now)
+        await self.bus.handle(CloseIdleConversations(now=now, limit=5000))
+        await self.refresh(now, known)
         return DemoWorld(
             operator=self.people[OPERATOR.telegram_id],
             customer=self.people[CUSTOMER.telegram_id],
@@ -356,22 +370,49 @@ class WorldSeeder:
             newcomer=self.people[NEWCOMER.telegram_id],
             hall_manager=self.people[HALL_MANAGER.telegram_id],
             people=dict(self.people),
+            others={tid: view for tid, view in known.items() if tid not in self.people},
             report=self.report,
         )
 
-    async def refresh(self, now: datetime) -> None:
+    async def refresh(self, now: datetime, known: dict[int, UserView]) -> None:
         """What every start does: the page's people speak the page's language, and the
         providers are online, offline or away as the world says (an idle online provider
         would otherwise have been taken offline since the last run)."""
         self.clock.set(now)
         for spec in ALL_PEOPLE:
             person = self.people[spec.telegram_id]
-            if spec.follows_page_language:
+            view = known.get(spec.telegram_id)
+            if spec.follows_page_language and (view is None or view.locale != self.page_language):
                 await self.bus.handle(SetLocale(user_id=person.user_id, locale=self.page_language,
                                                 actor_id=person.user_id))
         for spec in PROVIDERS:
             person = self.people[spec.person.telegram_id]
             await self.bus.handle(SetPresence(provider_id=person.user_id, presence=spec.presence))
+
+    async def _known_people(self) -> dict[int, UserView]:
+        """Everyone with a Telegram account already, by Telegram id."""
+        known: dict[int, UserView] = {}
+        offset = 0
+        while True:
+            page = await self.bus.handle(ListUsers(limit=MAX_LISTING, offset=offset))
+            for user in page.users:
+                for account in user.accounts:
+                    if account.platform == "telegram" and account.external_id.isdigit():
+                        known[int(account.external_id)] = user
+            offset += len(page.users)
+            if not page.users or offset >= page.total:
+                return known
+
+    async def _first_without_reviews(self) -> int:
+        """Reviews are written provider by provider: the first one still missing some."""
+        for index in range(len(PROVIDERS) - 1, -1, -1):
+            spec = PROVIDERS[index]
+            provider = self.people[spec.person.telegram_id]
+            page = await self.bus.handle(ListProviderReviews(provider_id=provider.user_id,
+                                                             limit=1))
+            if page.total >= spec.reviews:
+                return index + 1
+        return 0
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -382,15 +423,21 @@ class WorldSeeder:
             self.progress("seeding")
         categories: list[Category] = await self.bus.handle(ListCategories())
         self.categories = {c.slug: c for c in categories}
-        for category in categories:
+        # Policies are given in catalogue order: when the last category has one, all have.
+        for category in reversed(categories):
             policy = await self.bus.handle(GetCategoryPolicy(category_id=category.id))
+            if policy != default_policy(category.kind):
+                break
             # Only a category nobody has given a policy of its own gets the demo's.
-            if policy == default_policy(category.kind):
-                await self.bus.handle(SetCategoryPolicy(category_id=category.id,
-                                                        overrides=dict(DEMO_POLICY)))
-                self.report.policies_set += 1
+            await self.bus.handle(SetCategoryPolicy(category_id=category.id,
+                                                    overrides=dict(DEMO_POLICY)))
+            self.report.policies_set += 1
 
-    async def _register(self, spec: PersonSpec) -> Person:
+    async def _register(self, spec: PersonSpec, known: dict[int, UserView]) -> Person:
+        if spec.telegram_id in known:
+            person = Person(spec, known[spec.telegram_id].id)
+            self.people[spec.telegram_id] = person
+            return person
         language = self.page_language if spec.follows_page_language else spec.language
         user = await self.bus.handle(RegisterFromChannel(
             platform="telegram", external_id=str(spec.telegram_id), chat_id=str(spec.telegram_id),
@@ -400,10 +447,10 @@ class WorldSeeder:
         self.people[spec.telegram_id] = person
         return person
 
-    async def _grant_operator(self) -> None:
+    async def _grant_operator(self, known: dict[int, UserView]) -> None:
         operator = self.people[OPERATOR.telegram_id]
-        view = await self.bus.handle(GetUser(user_id=operator.user_id))
-        if Role.OPERATOR.value not in view.roles:
+        view = known.get(OPERATOR.telegram_id)
+        if view is None or Role.OPERATOR.value not in view.roles:
             await self.bus.handle(GrantRole(user_id=operator.user_id, role=Role.OPERATOR.value,
                                             reason="demo world operator"))
 
@@ -420,11 +467,6 @@ class WorldSeeder:
 
     async def _provider(self, spec: ProviderSpec, venue_id: int, pending: dict[int, int]) -> None:
         person = self.people[spec.person.telegram_id]
-        try:
-            await self.bus.handle(GetProvider(provider_id=person.user_id))
-            return  # approved in an earlier run
-        except NotFound:
-            pass
         application_id = pending.get(person.user_id)
         if application_id is None:
             application_id = await self._apply(spec, person, venue_id)
