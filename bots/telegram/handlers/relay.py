@@ -380,13 +380,14 @@ class RelayCourier:
                 ids = await self.telegram.carry(plan, target, source, live_period)
             else:
                 ids = await carrier.carry(plan, target, source)
-        except RelayRefused as refusal:
-            await self._failed(plan.relayed_message_id, target.user_id, refusal.failure)
-            return
-        except Exception:
-            log.exception("relaying message %s to user %s failed", plan.relayed_message_id,
-                          target.user_id)
-            await self._failed(plan.relayed_message_id, target.user_id, "error")
+        except Exception as error:
+            # A carrier's refusal names its failure (blocked, window_closed, quota, ...).
+            failure = getattr(error, "failure", None)
+            if not isinstance(failure, str):
+                log.exception("relaying message %s to user %s failed",
+                              plan.relayed_message_id, target.user_id)
+            await self._failed(plan.relayed_message_id, target.user_id,
+                               failure if isinstance(failure, str) else "error")
             return
         await self._record(plan.relayed_message_id, target, ids)
 
