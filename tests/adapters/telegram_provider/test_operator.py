@@ -51,6 +51,9 @@ async def test_an_operator_approves_in_the_group_and_the_card_says_who_and_when(
     olga = cast.operator.sim
     card = await message_with(olga, f"Provider application no. {application_id}", chat=cast.group)
     assert "Pia (user" in card["text"] and "Sent 2026-01-05 17:00" in card["text"]
+    await (await olga.tap(card, "🔎 Details", chat=cast.group)).answer()
+    await message_with(olga, "ID: kept as “tg:doc:id_photo”, not a file sent in this chat.",
+                       chat=cast.group)
 
     tap = await olga.tap(card, "✅ Approve", chat=cast.group)
     assert (await tap.answer())["text"] == "✅ Approved by Olga · 2026-01-05 17:00"
@@ -85,8 +88,12 @@ async def test_rejecting_asks_the_operator_for_a_reason_and_the_applicant_reads_
     card = await message_with(olga, f"application no. {application_id}", chat=cast.group)
     await olga.tap(card, "❌ Reject", chat=cast.group)
     prompt = await message_with(olga, "why is application no. 1 rejected?", chat=cast.group)
-    # The bot is no admin of the group, so it only sees replies to its own messages: the
-    # prompt forces one.
+    # As the group's admin the bot sees everything said there; only the reply to its
+    # question is the reason (where it is no admin, the forced reply is all it sees).
+    cast.group.set_bot_status("administrator")
+    await olga.send_text("One moment, checking with the team.", chat=cast.group)
+    await tg.settle()
+    assert await status_of(tg.runtime, application_id) is ApplicationStatus.PENDING
     await olga.send_text("The ID photo is unreadable.", chat=cast.group, reply_to=prompt)
     await message_with(olga, "Done.", chat=cast.group)
     decided = cast.group.message(card["message_id"])

@@ -86,10 +86,20 @@ def router() -> Router:
     on(on_approve_withdrawal, ActionCallback.filter(F.kind == "withdrawal.approve"))
     on(on_approve_manual, ActionCallback.filter(F.kind == "withdrawal.approve_manual"))
     on(on_reject_withdrawal, ActionCallback.filter(F.kind == "withdrawal.reject"))
-    ops.message.register(on_application_reason, Ask.reject_application, TEXT)
-    ops.message.register(on_withdrawal_reason, Ask.reject_withdrawal, TEXT)
-    ops.message.register(on_payout_reference, Ask.payout_reference, TEXT)
+    ops.message.register(on_application_reason, Ask.reject_application, TEXT, answers_prompt)
+    ops.message.register(on_withdrawal_reason, Ask.reject_withdrawal, TEXT, answers_prompt)
+    ops.message.register(on_payout_reference, Ask.payout_reference, TEXT, answers_prompt)
     return ops
+
+
+async def answers_prompt(message: Message, state: FSMContext) -> bool:
+    """In a group, only a reply to the bot's question is the answer: the operator may well
+    be talking to colleagues meanwhile (and a bot that is the group's admin sees it all)."""
+    if message.chat.type == "private":
+        return True
+    prompt = (await state.get_data()).get("prompt_id")
+    replied = message.reply_to_message
+    return replied is not None and replied.message_id == prompt
 
 
 async def on_cancel(message: Message, state: FSMContext, locale: str) -> None:
@@ -220,13 +230,18 @@ async def on_show_application(
     chat_id = callback.message.chat.id
     await bot.send_message(chat_id, "\n".join(lines), reply_to_message_id=callback.message.message_id)
     for document in application.documents:
+        # The form keeps how each file was sent ("photo:<id>" or "document:<id>"); a file
+        # that came another way is named, not shown.
         kind, _, file_id = document.file_ref.partition(":")
         caption = gettext(f"tg.op.document.{document.kind.value}", where.locale)
-        # The form keeps how each file was sent ("photo:<id>" or "document:<id>").
-        if kind == "document":
+        if kind == "photo" and file_id:
+            await bot.send_photo(chat_id, file_id, caption=caption)
+        elif kind == "document" and file_id:
             await bot.send_document(chat_id, file_id, caption=caption)
         else:
-            await bot.send_photo(chat_id, file_id if kind == "photo" else document.file_ref, caption=caption)
+            await bot.send_message(chat_id, gettext(
+                "tg.op.document.elsewhere", where.locale, document=caption, ref=document.file_ref,
+            ))
     await callback.answer()
 
 
@@ -430,10 +445,11 @@ async def _ask(
               "text": callback.message.text or ""},
     )
     # A forced reply lets the answer reach the bot even where it only sees replies to itself.
-    await callback.message.answer(
+    question = await callback.message.answer(
         gettext(prompt, where.locale, name=actor.display_name, id=target),
         reply_markup=ForceReply(selective=True),
     )
+    await state.update_data(prompt_id=question.message_id)
     await callback.answer()
 
 
