@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from core import notices
-from core.catalog import handlers as catalog
 from core.booking import handlers as booking
+from core.catalog import handlers as catalog
 from core.identity import handlers as identity
 from core.messagebus import Handler
 from core.relay import handlers as relay
@@ -33,7 +33,7 @@ def _merge(commands: dict[type[Command], Handler], events: dict[type[Event], lis
 _merge(identity.COMMAND_HANDLERS, identity.EVENT_HANDLERS)
 _merge(catalog.COMMAND_HANDLERS, catalog.EVENT_HANDLERS)
 _merge(reviews.COMMAND_HANDLERS, reviews.EVENT_HANDLERS)
-_merge(booking.COMMAND_HANDLERS, booking.EVENT_HANDLERS)
 _merge(notices.COMMAND_HANDLERS, notices.EVENT_HANDLERS)
+_merge(booking.COMMAND_HANDLERS, booking.EVENT_HANDLERS)
 _merge(wallet.COMMAND_HANDLERS, wallet.EVENT_HANDLERS)
 _merge(relay.COMMAND_HANDLERS, relay.EVENT_HANDLERS)
