@@ -5,6 +5,7 @@ and with Redis the form survives a restart of the bot."""
 from __future__ import annotations
 
 import pytest
+from aiogram.fsm.storage.base import StorageKey
 from redis.asyncio import Redis
 
 from app.bootstrap import Runtime
@@ -267,3 +268,20 @@ async def test_the_form_survives_a_restart_of_the_bot_with_redis(
         if keys:
             await redis.delete(*keys)
         await redis.aclose()
+
+
+async def test_closing_the_form_leaves_other_flows_drafts_alone(tg: RunningBot, cast: Cast) -> None:
+    pia = cast.provider.sim
+    storage = tg.service.dispatcher.fsm.storage
+    key = StorageKey(bot_id=tg.service.bot.id, chat_id=pia.id, user_id=pia.id)
+    booking = {"offer_id": 7, "units": 2}
+    await storage.set_data(key, {"cust_draft": booking})
+
+    await open_form(pia)
+    await pia.send_text("Pia")
+    await message_with(pia, "about yourself")
+    assert (await storage.get_data(key))["cust_draft"] == booking
+    await pia.send_text("/cancel")
+    await message_with(pia, "The application form is closed.")
+    assert await storage.get_data(key) == {"cust_draft": booking}
+    assert await storage.get_state(key) is None

@@ -37,6 +37,7 @@ from bots.telegram.handlers.operator.cards import (
     dispute_card,
     withdrawal_card,
 )
+from bots.telegram.handlers.provider import drafts
 from bots.telegram.handlers.provider.views import local_time
 from bots.telegram.keyboards import keyboard_for
 from bots.telegram.messenger import render_notice
@@ -59,6 +60,8 @@ from core.wallet.model import WithdrawalStatus
 SPLITS_BPS = (2500, 5000, 7500)
 QUEUE_LIMIT = 20  # of each kind; the oldest first
 HISTORY_LINES = 15
+# This flow's part of the person's FSM data (see `drafts`).
+DRAFT = "operator"
 
 
 class OperatorForm(StatesGroup):
@@ -97,13 +100,13 @@ async def answers_prompt(message: Message, state: FSMContext) -> bool:
     be talking to colleagues meanwhile (and a bot that is the group's admin sees it all)."""
     if message.chat.type == "private":
         return True
-    prompt = (await state.get_data()).get("prompt_id")
+    prompt = (await drafts.draft(state, DRAFT)).get("prompt_id")
     replied = message.reply_to_message
     return replied is not None and replied.message_id == prompt
 
 
 async def on_cancel(message: Message, state: FSMContext, locale: str) -> None:
-    await state.clear()
+    await drafts.finish(state, DRAFT)
     await message.answer(gettext("tg.op.cancelled", locale))
 
 
@@ -186,12 +189,12 @@ async def on_application_reason(
     event_update: Update,
 ) -> None:
     assert message.text is not None
-    data = await state.get_data()
+    data = await drafts.draft(state, DRAFT)
     await bus.handle(RejectApplication(
         application_id=data["target"], reason=message.text, actor_id=actor.user_id,
         idempotency_key=f"tg:{event_update.update_id}",
     ))
-    await state.clear()
+    await drafts.finish(state, DRAFT)
     await _decided_later(message, bot, bus, actor, data, "application_rejected", reason=message.text)
 
 
@@ -372,12 +375,12 @@ async def on_payout_reference(
     event_update: Update,
 ) -> None:
     assert message.text is not None
-    data = await state.get_data()
+    data = await drafts.draft(state, DRAFT)
     withdrawal = await bus.handle(ApproveWithdrawal(
         withdrawal_id=data["target"], reference=message.text, actor_id=actor.user_id,
         idempotency_key=f"tg:{event_update.update_id}",
     ))
-    await state.clear()
+    await drafts.finish(state, DRAFT)
     await _decided_later(message, bot, bus, actor, data, "withdrawal_paid",
                          payout=withdrawal.payout.format(), reference=withdrawal.payout_ref or "—")
 
@@ -395,12 +398,12 @@ async def on_withdrawal_reason(
     event_update: Update,
 ) -> None:
     assert message.text is not None
-    data = await state.get_data()
+    data = await drafts.draft(state, DRAFT)
     await bus.handle(RejectWithdrawal(
         withdrawal_id=data["target"], reason=message.text, actor_id=actor.user_id,
         idempotency_key=f"tg:{event_update.update_id}",
     ))
-    await state.clear()
+    await drafts.finish(state, DRAFT)
     await _decided_later(message, bot, bus, actor, data, "withdrawal_rejected", reason=message.text)
 
 
@@ -439,7 +442,8 @@ async def _ask(
     where = _where(callback, view, group)
     assert isinstance(callback.message, Message)
     await state.set_state(step)
-    await state.update_data(
+    await drafts.keep(
+        state, DRAFT,
         target=target, locale=where.locale, timezone=where.timezone,
         card={"chat_id": callback.message.chat.id, "message_id": callback.message.message_id,
               "text": callback.message.text or ""},
@@ -449,7 +453,7 @@ async def _ask(
         gettext(prompt, where.locale, name=actor.display_name, id=target),
         reply_markup=ForceReply(selective=True),
     )
-    await state.update_data(prompt_id=question.message_id)
+    await drafts.keep(state, DRAFT, prompt_id=question.message_id)
     await callback.answer()
 
 

@@ -32,6 +32,7 @@ from aiogram.types import (
 
 from bots.i18n import gettext
 from bots.telegram.callbacks import ActionCallback
+from bots.telegram.handlers.provider import drafts
 from bots.telegram.handlers.provider.callbacks import ApplyCategory, ApplyStep
 from bots.telegram.handlers.provider.views import (
     file_of,
@@ -102,6 +103,8 @@ HOUR_PRESETS: tuple[tuple[str, tuple[int, ...]], ...] = (
     ("10:00-22:00", (5, 6)),
 )
 RADIUS_CHOICES = (3, 5, 10, 20)
+# This flow's part of the person's FSM data (see `drafts`).
+DRAFT = "provider_apply"
 TEXT = F.text & ~F.text.startswith("/")
 
 
@@ -164,18 +167,18 @@ async def on_reapply(callback: CallbackQuery, state: FSMContext, locale: str, bu
 
 
 async def begin(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
-    await state.set_data({"photos": [], "offers": [], "rules": []})
+    await drafts.start(state, DRAFT, {"photos": [], "offers": [], "rules": []})
     await message.answer(gettext("tg.apply.intro", locale))
     await goto(message, state, locale, bus, F_.name)
 
 
 async def on_cancel(message: Message, state: FSMContext, locale: str) -> None:
-    await state.clear()
+    await drafts.finish(state, DRAFT)
     await message.answer(gettext("tg.apply.cancelled", locale), reply_markup=ReplyKeyboardRemove())
 
 
 async def on_cancel_button(callback: CallbackQuery, state: FSMContext, locale: str) -> None:
-    await state.clear()
+    await drafts.finish(state, DRAFT)
     await _close_card(callback, gettext("tg.apply.cancelled", locale))
 
 
@@ -185,29 +188,29 @@ async def on_cancel_button(callback: CallbackQuery, state: FSMContext, locale: s
 async def on_name(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
     assert message.text is not None
     profile = ProfileDraft(display_name=message.text).validated()
-    await state.update_data(name=profile.display_name)
+    await drafts.keep(state, DRAFT, name=profile.display_name)
     await advance(message, state, locale, bus, F_.name)
 
 
 async def on_bio(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
     assert message.text is not None
-    data = await state.get_data()
+    data = await drafts.draft(state, DRAFT)
     profile = ProfileDraft(display_name=data.get("name") or "-", bio=message.text).validated()
-    await state.update_data(bio=profile.bio)
+    await drafts.keep(state, DRAFT, bio=profile.bio)
     await advance(message, state, locale, bus, F_.bio)
 
 
 async def on_skip_bio(callback: CallbackQuery, state: FSMContext, locale: str, bus: MessageBus) -> None:
-    await state.update_data(bio="")
+    await drafts.keep(state, DRAFT, bio="")
     await _step_done(callback, state, locale, bus, F_.bio)
 
 
 async def on_photo(message: Message, state: FSMContext, locale: str) -> None:
     photo = file_of(message)
     assert photo is not None
-    data = await state.get_data()
+    data = await drafts.draft(state, DRAFT)
     photos = check_file_refs((*data.get("photos", []), photo), what="photos", maximum=MAX_PHOTOS)
-    await state.update_data(photos=list(photos))
+    await drafts.keep(state, DRAFT, photos=list(photos))
     await message.answer(
         gettext("tg.apply.photos.saved", locale, count=len(photos), maximum=MAX_PHOTOS),
         reply_markup=_buttons((gettext("tg.apply.button.done", locale), ApplyStep(action="done"))),
@@ -219,12 +222,12 @@ async def on_photos_done(callback: CallbackQuery, state: FSMContext, locale: str
 
 
 async def on_voice(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
-    await state.update_data(voice=file_of(message))
+    await drafts.keep(state, DRAFT, voice=file_of(message))
     await advance(message, state, locale, bus, F_.voice)
 
 
 async def on_skip_voice(callback: CallbackQuery, state: FSMContext, locale: str, bus: MessageBus) -> None:
-    await state.update_data(voice=None)
+    await drafts.keep(state, DRAFT, voice=None)
     await _step_done(callback, state, locale, bus, F_.voice)
 
 
@@ -248,7 +251,7 @@ async def on_category(
         )
         await callback.answer()
         return
-    await state.update_data(pending={
+    await drafts.keep(state, DRAFT, pending={
         "category_id": chosen.id, "name_zh": chosen.name_zh, "name_en": chosen.name_en,
         "kind": chosen.kind.value, "pricing_unit": chosen.pricing_unit.value,
         "min_units": chosen.min_units,
@@ -267,9 +270,9 @@ async def on_categories_back(callback: CallbackQuery, locale: str, bus: MessageB
 async def on_price(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
     assert message.text is not None
     price = check_unit_price(parse_money(message.text))
-    data = await state.get_data()
+    data = await drafts.draft(state, DRAFT)
     pending = {**data["pending"], "amount": price.amount, "currency": price.currency}
-    await state.update_data(pending=pending)
+    await drafts.keep(state, DRAFT, pending=pending)
     if pending["pricing_unit"] == PricingUnit.BASE_PER_KM.value:
         await goto(message, state, locale, bus, F_.per_km)
         return
@@ -279,7 +282,7 @@ async def on_price(message: Message, state: FSMContext, locale: str, bus: Messag
 
 async def on_per_km(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
     assert message.text is not None
-    data = await state.get_data()
+    data = await drafts.draft(state, DRAFT)
     pending = data["pending"]
     price = check_unit_price(parse_money(message.text, pending["currency"]))
     await _keep_offer(state, {**pending, "per_km": price.amount})
@@ -288,9 +291,9 @@ async def on_per_km(message: Message, state: FSMContext, locale: str, bus: Messa
 
 async def _keep_offer(state: FSMContext, offer: dict[str, Any]) -> None:
     """Add the offer; a second price for the same category replaces the first."""
-    data = await state.get_data()
+    data = await drafts.draft(state, DRAFT)
     offers = [o for o in data.get("offers", []) if o["category_id"] != offer["category_id"]]
-    await state.update_data(offers=[*offers, offer], pending=None)
+    await drafts.keep(state, DRAFT, offers=[*offers, offer], pending=None)
 
 
 async def on_offer_add(callback: CallbackQuery, state: FSMContext, locale: str, bus: MessageBus) -> None:
@@ -304,15 +307,15 @@ async def on_offer_remove(
     bus: MessageBus,
 ) -> None:
     assert isinstance(callback.message, Message)
-    data = await state.get_data()
+    data = await drafts.draft(state, DRAFT)
     offers = [o for o in data.get("offers", []) if o["category_id"] != callback_data.value]
-    await state.update_data(offers=offers)
+    await drafts.keep(state, DRAFT, offers=offers)
     await _close_card(callback, None)
     await goto(callback.message, state, locale, bus, F_.offers)
 
 
 async def on_offers_done(callback: CallbackQuery, state: FSMContext, locale: str, bus: MessageBus) -> None:
-    if not (await state.get_data()).get("offers"):
+    if not (await drafts.draft(state, DRAFT)).get("offers"):
         await callback.answer(gettext("tg.apply.offers.none", locale), show_alert=True)
         return
     await _step_done(callback, state, locale, bus, F_.offers)
@@ -324,7 +327,7 @@ async def on_offers_done(callback: CallbackQuery, state: FSMContext, locale: str
 async def on_location(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
     assert message.location is not None
     point = GeoPoint(message.location.latitude, message.location.longitude)
-    await state.update_data(location=[point.lat, point.lon])
+    await drafts.keep(state, DRAFT, location=[point.lat, point.lon])
     await message.answer(gettext("tg.apply.location.saved", locale), reply_markup=ReplyKeyboardRemove())
     await advance(message, state, locale, bus, F_.location)
 
@@ -346,9 +349,9 @@ async def on_radius(
 
 
 async def _keep_radius(state: FSMContext, radius: int) -> None:
-    data = await state.get_data()
+    data = await drafts.draft(state, DRAFT)
     profile = ProfileDraft(display_name=data.get("name") or "-", service_radius_km=radius).validated()
-    await state.update_data(radius_km=profile.service_radius_km)
+    await drafts.keep(state, DRAFT, radius_km=profile.service_radius_km)
 
 
 async def on_hours_text(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
@@ -368,19 +371,19 @@ async def on_hours_preset(
 
 async def _keep_hours(state: FSMContext, rules: tuple[WeeklyRule, ...]) -> None:
     plan = AvailabilityPlan(rules=rules).validated()
-    await state.update_data(rules=[rule.label() for rule in plan.rules])
+    await drafts.keep(state, DRAFT, rules=[rule.label() for rule in plan.rules])
 
 
 # -- documents ------------------------------------------------------------------------------
 
 
 async def on_id_photo(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
-    await state.update_data(id_photo=document_ref(message))
+    await drafts.keep(state, DRAFT, id_photo=document_ref(message))
     await advance(message, state, locale, bus, F_.id_photo)
 
 
 async def on_certificate(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
-    await state.update_data(certificate=document_ref(message))
+    await drafts.keep(state, DRAFT, certificate=document_ref(message))
     await advance(message, state, locale, bus, F_.certificate)
 
 
@@ -403,8 +406,8 @@ async def on_edit(
     assert isinstance(callback.message, Message)
     name, step = SECTIONS[callback_data.value % len(SECTIONS)]
     if name == "photos":
-        await state.update_data(photos=[])
-    await state.update_data(editing=True)
+        await drafts.keep(state, DRAFT, photos=[])
+    await drafts.keep(state, DRAFT, editing=True)
     await _close_card(callback, None)
     await goto(callback.message, state, locale, bus, step)
 
@@ -412,7 +415,7 @@ async def on_edit(
 async def on_submit(
     callback: CallbackQuery, state: FSMContext, actor: Actor, locale: str, bus: MessageBus,
 ) -> None:
-    data = await state.get_data()
+    data = await drafts.draft(state, DRAFT)
     user = await bus.handle(GetUser(user_id=actor.user_id, actor_id=actor.user_id))
     location = data.get("location")
     documents = [Document(DocumentKind.ID_PHOTO, data["id_photo"])] if data.get("id_photo") else []
@@ -436,7 +439,7 @@ async def on_submit(
         actor_id=actor.user_id,
         idempotency_key=f"tg:cb:{callback.id}",
     ))
-    await state.clear()
+    await drafts.finish(state, DRAFT)
     assert isinstance(callback.message, Message)
     await callback.message.edit_text(
         summary(data, locale) + "\n\n" + gettext("tg.apply.sent", locale, application_id=application.id)
@@ -509,7 +512,7 @@ def next_step(after: State, data: dict[str, Any]) -> State:
 
 
 async def advance(message: Message, state: FSMContext, locale: str, bus: MessageBus, after: State) -> None:
-    await goto(message, state, locale, bus, next_step(after, await state.get_data()))
+    await goto(message, state, locale, bus, next_step(after, await drafts.draft(state, DRAFT)))
 
 
 async def _step_done(
@@ -523,7 +526,7 @@ async def _step_done(
 async def goto(message: Message, state: FSMContext, locale: str, bus: MessageBus, step: State) -> None:
     await state.set_state(step)
     if step is F_.review:
-        await state.update_data(editing=False)
+        await drafts.keep(state, DRAFT, editing=False)
     await ask(message, state, locale, bus)
 
 
@@ -531,7 +534,7 @@ async def ask(message: Message, state: FSMContext, locale: str, bus: MessageBus)
     """Send the question of the current step, with its buttons."""
     current = await state.get_state()
     step = next((s for s in STEPS if s.state == current), F_.name)
-    data = await state.get_data()
+    data = await drafts.draft(state, DRAFT)
     name = step.state.split(":")[-1] if step.state else "name"
     text = gettext(f"tg.apply.ask.{name}", locale)
     markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None

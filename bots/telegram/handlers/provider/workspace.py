@@ -37,6 +37,7 @@ from aiogram.types import (
 
 from bots.i18n import gettext
 from bots.telegram.callbacks import ActionCallback
+from bots.telegram.handlers.provider import drafts
 from bots.telegram.handlers.provider.callbacks import (
     FinishWithoutPhoto,
     PresenceChoice,
@@ -85,6 +86,8 @@ PRESENCE_ICONS = {"online": "🟢", "busy": "🟠", "offline": "⚪", "vacation"
 REJECT_REASONS = ("busy", "too_far", "unavailable")
 MAX_CARDS = 10
 RECENT_REVIEWS = 5
+# This flow's part of the person's FSM data (see `drafts`).
+DRAFT = "provider_workspace"
 
 
 class WorkspaceForm(StatesGroup):
@@ -135,7 +138,7 @@ def router() -> Router:
 
 
 async def on_cancel(message: Message, state: FSMContext, locale: str) -> None:
-    await state.clear()
+    await drafts.finish(state, DRAFT)
     await message.answer(gettext("tg.ws.cancelled", locale), reply_markup=ReplyKeyboardRemove())
 
 
@@ -308,7 +311,7 @@ async def on_reject_reason(
         return
     if reason == "other":
         await state.set_state(W.reject_reason)
-        await state.update_data(order_id=order_id, card=_card_of(callback.message))
+        await drafts.keep(state, DRAFT, order_id=order_id, card=_card_of(callback.message))
         await callback.message.answer(gettext("tg.ws.reject.ask", locale))
         await callback.answer()
         return
@@ -324,12 +327,12 @@ async def on_reject_reason_text(
     event_update: Update, bot: Bot,
 ) -> None:
     assert message.text is not None
-    data = await state.get_data()
+    data = await drafts.draft(state, DRAFT)
     order = await bus.handle(RejectOrder(
         order_id=data["order_id"], reason=message.text, actor_id=actor.user_id,
         idempotency_key=f"tg:{event_update.update_id}",
     ))
-    await state.clear()
+    await drafts.finish(state, DRAFT)
     line = gettext("tg.ws.rejected", locale, number=order.number)
     await _edit_card(bot, data.get("card"), line)
     await message.answer(line)
@@ -342,7 +345,7 @@ async def on_start(callback: CallbackQuery, callback_data: ActionCallback, state
     if order.kind == "on_site" and order.provider_id == actor.user_id:
         # The core asks for a check-in at the customer's place: a location or a photo.
         await state.set_state(W.checkin)
-        await state.update_data(order_id=order.id, card=_card_of(callback.message))
+        await drafts.keep(state, DRAFT, order_id=order.id, card=_card_of(callback.message))
         await callback.message.answer(
             gettext("tg.ws.checkin.ask", locale, number=order.number),
             reply_markup=ReplyKeyboardMarkup(
@@ -362,13 +365,13 @@ async def on_start(callback: CallbackQuery, callback_data: ActionCallback, state
 
 async def on_checkin(message: Message, state: FSMContext, actor: Actor, locale: str,
                      bus: MessageBus, event_update: Update, bot: Bot) -> None:
-    data = await state.get_data()
+    data = await drafts.draft(state, DRAFT)
     place = Place(message.location.latitude, message.location.longitude) if message.location else None
     order = await bus.handle(StartOrder(
         order_id=data["order_id"], location=place, photo=None if place else file_of(message),
         actor_id=actor.user_id, idempotency_key=f"tg:{event_update.update_id}",
     ))
-    await state.clear()
+    await drafts.finish(state, DRAFT)
     line = gettext("tg.ws.started", locale, number=order.number)
     await _edit_card(bot, data.get("card"), line)
     await message.answer(line, reply_markup=ReplyKeyboardRemove())
@@ -391,7 +394,7 @@ async def on_finish(callback: CallbackQuery, callback_data: ActionCallback, stat
         await bus.handle(FinishOrder(order_id=order.id, actor_id=actor.user_id,
                                      idempotency_key=f"tg:cb:{callback.id}"))
         return
-    await state.update_data(order_id=order.id, card=_card_of(callback.message))
+    await drafts.keep(state, DRAFT, order_id=order.id, card=_card_of(callback.message))
     if order.kind == "errand":
         await state.set_state(W.finish_code)
         await callback.message.answer(gettext("tg.ws.finish.ask_code", locale, number=order.number))
@@ -409,7 +412,7 @@ async def on_finish(callback: CallbackQuery, callback_data: ActionCallback, stat
 
 async def on_delivery_code(message: Message, state: FSMContext, actor: Actor, locale: str,
                            bus: MessageBus, event_update: Update, bot: Bot) -> None:
-    data = await state.get_data()
+    data = await drafts.draft(state, DRAFT)
     order = await bus.handle(FinishOrder(
         order_id=data["order_id"], delivery_code=message.text, actor_id=actor.user_id,
         idempotency_key=f"tg:{event_update.update_id}",
@@ -419,7 +422,7 @@ async def on_delivery_code(message: Message, state: FSMContext, actor: Actor, lo
 
 async def on_proof(message: Message, state: FSMContext, actor: Actor, locale: str,
                    bus: MessageBus, event_update: Update, bot: Bot) -> None:
-    data = await state.get_data()
+    data = await drafts.draft(state, DRAFT)
     order = await bus.handle(FinishOrder(
         order_id=data["order_id"], proof=file_of(message), actor_id=actor.user_id,
         idempotency_key=f"tg:{event_update.update_id}",
@@ -435,13 +438,13 @@ async def on_finish_without_photo(
         order_id=callback_data.order_id, actor_id=actor.user_id,
         idempotency_key=f"tg:cb:{callback.id}",
     ))
-    await state.clear()
+    await drafts.finish(state, DRAFT)
     await _conclude(callback, gettext("tg.ws.finished", locale, number=order.number))
 
 
 async def _finished(message: Message, state: FSMContext, bot: Bot, data: dict[str, Any],
                     order: Order, locale: str) -> None:
-    await state.clear()
+    await drafts.finish(state, DRAFT)
     line = gettext("tg.ws.finished", locale, number=order.number)
     await _edit_card(bot, data.get("card"), line)
     await message.answer(line)
@@ -504,7 +507,7 @@ async def on_withdraw(callback: CallbackQuery, callback_data: WithdrawStart, sta
         Money.zero(currency),
     )
     await state.set_state(W.withdraw_amount)
-    await state.update_data(currency=currency)
+    await drafts.keep(state, DRAFT, currency=currency)
     await callback.message.answer(
         gettext("tg.ws.withdraw.ask", locale, available=available.format()),
         reply_markup=InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
@@ -518,7 +521,7 @@ async def on_withdraw(callback: CallbackQuery, callback_data: WithdrawStart, sta
 async def on_withdraw_amount_text(message: Message, state: FSMContext, actor: Actor,
                                   locale: str, bus: MessageBus, event_update: Update) -> None:
     assert message.text is not None
-    currency = (await state.get_data())["currency"]
+    currency = (await drafts.draft(state, DRAFT))["currency"]
     amount = parse_money(message.text, currency)
     await _choose_method(message, state, actor, locale, bus, amount, f"tg:{event_update.update_id}")
 
@@ -538,7 +541,7 @@ async def _choose_method(message: Message, state: FSMContext, actor: Actor, loca
                          bus: MessageBus, amount: Money, key: str) -> None:
     methods = payout_methods(bus, amount.currency)
     if not methods:
-        await state.clear()
+        await drafts.finish(state, DRAFT)
         await message.answer(gettext("tg.ws.withdraw.no_method", locale, currency=amount.currency))
         return
     if len(methods) == 1:
@@ -575,7 +578,7 @@ async def _withdraw(message: Message, state: FSMContext, actor: Actor, locale: s
         provider_id=actor.user_id, amount=amount, method=method, actor_id=actor.user_id,
         idempotency_key=key,
     ))
-    await state.clear()
+    await drafts.finish(state, DRAFT)
     await message.answer(gettext(
         "tg.ws.withdraw.sent", locale, id=withdrawal.id, amount=withdrawal.amount.format(),
         fee=withdrawal.fee.format(), payout=withdrawal.payout.format(),
@@ -628,7 +631,7 @@ async def on_reply(callback: CallbackQuery, callback_data: ActionCallback, state
                    locale: str) -> None:
     assert isinstance(callback.message, Message)
     await state.set_state(W.review_reply)
-    await state.update_data(review_id=_id(callback_data), card=_card_of(callback.message))
+    await drafts.keep(state, DRAFT, review_id=_id(callback_data), card=_card_of(callback.message))
     await callback.message.answer(gettext("tg.ws.reply.ask", locale))
     await callback.answer()
 
@@ -636,12 +639,12 @@ async def on_reply(callback: CallbackQuery, callback_data: ActionCallback, state
 async def on_reply_text(message: Message, state: FSMContext, actor: Actor, locale: str,
                         bus: MessageBus, event_update: Update, bot: Bot) -> None:
     assert message.text is not None
-    data = await state.get_data()
+    data = await drafts.draft(state, DRAFT)
     await bus.handle(ReplyToReview(
         review_id=data["review_id"], provider_id=actor.user_id, text=message.text,
         actor_id=actor.user_id, idempotency_key=f"tg:{event_update.update_id}",
     ))
-    await state.clear()
+    await drafts.finish(state, DRAFT)
     line = gettext("tg.ws.reply.sent", locale)
     await _edit_card(bot, data.get("card"), line)
     await message.answer(line)
