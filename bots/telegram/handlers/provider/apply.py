@@ -79,22 +79,22 @@ class ApplyForm(StatesGroup):
     review = State()
 
 
-F_ = ApplyForm
+Step = ApplyForm  # short for the steps in the tables below
 STEPS: tuple[State, ...] = (
-    F_.name, F_.bio, F_.photos, F_.voice, F_.category, F_.price, F_.per_km, F_.offers,
-    F_.location, F_.radius, F_.hours, F_.id_photo, F_.certificate, F_.review,
+    Step.name, Step.bio, Step.photos, Step.voice, Step.category, Step.price, Step.per_km, Step.offers,
+    Step.location, Step.radius, Step.hours, Step.id_photo, Step.certificate, Step.review,
 )
 # Steps that finish a part of the form: when changing one part from the summary, the form
 # goes back to the summary after these (or to whatever the change made necessary).
 SECTION_ENDS = frozenset(
-    {F_.name, F_.bio, F_.photos, F_.voice, F_.offers, F_.radius, F_.hours, F_.id_photo,
-     F_.certificate}
+    {Step.name, Step.bio, Step.photos, Step.voice, Step.offers, Step.radius, Step.hours, Step.id_photo,
+     Step.certificate}
 )
 # The parts a person can change from the summary, by button number.
 SECTIONS: tuple[tuple[str, State], ...] = (
-    ("name", F_.name), ("bio", F_.bio), ("photos", F_.photos), ("voice", F_.voice),
-    ("offers", F_.offers), ("area", F_.location), ("hours", F_.hours),
-    ("id_photo", F_.id_photo), ("certificate", F_.certificate),
+    ("name", Step.name), ("bio", Step.bio), ("photos", Step.photos), ("voice", Step.voice),
+    ("offers", Step.offers), ("area", Step.location), ("hours", Step.hours),
+    ("id_photo", Step.id_photo), ("certificate", Step.certificate),
 )
 HOUR_PRESETS: tuple[tuple[str, tuple[int, ...]], ...] = (
     ("10:00-22:00", tuple(range(7))),
@@ -116,33 +116,33 @@ def router() -> Router:
     form.message.register(on_apply, Command("apply"))
     form.callback_query.register(on_reapply, ActionCallback.filter(F.kind == "application.reapply"))
 
-    form.message.register(on_name, F_.name, TEXT)
-    form.message.register(on_bio, F_.bio, TEXT)
-    form.callback_query.register(on_skip_bio, F_.bio, ApplyStep.filter(F.action == "skip"))
-    form.message.register(on_photo, F_.photos, F.photo)
-    form.callback_query.register(on_photos_done, F_.photos, ApplyStep.filter(F.action == "done"))
-    form.message.register(on_voice, F_.voice, F.voice)
-    form.callback_query.register(on_skip_voice, F_.voice, ApplyStep.filter(F.action == "skip"))
-    form.callback_query.register(on_category, F_.category, ApplyCategory.filter())
+    form.message.register(on_name, Step.name, TEXT)
+    form.message.register(on_bio, Step.bio, TEXT)
+    form.callback_query.register(on_skip_bio, Step.bio, ApplyStep.filter(F.action == "skip"))
+    form.message.register(on_photo, Step.photos, F.photo)
+    form.callback_query.register(on_photos_done, Step.photos, ApplyStep.filter(F.action == "done"))
+    form.message.register(on_voice, Step.voice, F.voice)
+    form.callback_query.register(on_skip_voice, Step.voice, ApplyStep.filter(F.action == "skip"))
+    form.callback_query.register(on_category, Step.category, ApplyCategory.filter())
     form.callback_query.register(
-        on_categories_back, F_.category, ApplyStep.filter(F.action == "back")
+        on_categories_back, Step.category, ApplyStep.filter(F.action == "back")
     )
-    form.message.register(on_price, F_.price, TEXT)
-    form.message.register(on_per_km, F_.per_km, TEXT)
-    form.callback_query.register(on_offer_add, F_.offers, ApplyStep.filter(F.action == "add"))
+    form.message.register(on_price, Step.price, TEXT)
+    form.message.register(on_per_km, Step.per_km, TEXT)
+    form.callback_query.register(on_offer_add, Step.offers, ApplyStep.filter(F.action == "add"))
     form.callback_query.register(
-        on_offer_remove, F_.offers, ApplyStep.filter(F.action == "remove")
+        on_offer_remove, Step.offers, ApplyStep.filter(F.action == "remove")
     )
-    form.callback_query.register(on_offers_done, F_.offers, ApplyStep.filter(F.action == "done"))
-    form.message.register(on_location, F_.location, F.location)
-    form.message.register(on_radius_text, F_.radius, TEXT)
-    form.callback_query.register(on_radius, F_.radius, ApplyStep.filter(F.action == "radius"))
-    form.message.register(on_hours_text, F_.hours, TEXT)
-    form.callback_query.register(on_hours_preset, F_.hours, ApplyStep.filter(F.action == "hours"))
-    form.message.register(on_id_photo, F_.id_photo, F.photo | F.document)
-    form.message.register(on_certificate, F_.certificate, F.photo | F.document)
-    form.callback_query.register(on_submit, F_.review, ApplyStep.filter(F.action == "submit"))
-    form.callback_query.register(on_edit, F_.review, ApplyStep.filter(F.action == "edit"))
+    form.callback_query.register(on_offers_done, Step.offers, ApplyStep.filter(F.action == "done"))
+    form.message.register(on_location, Step.location, F.location)
+    form.message.register(on_radius_text, Step.radius, TEXT)
+    form.callback_query.register(on_radius, Step.radius, ApplyStep.filter(F.action == "radius"))
+    form.message.register(on_hours_text, Step.hours, TEXT)
+    form.callback_query.register(on_hours_preset, Step.hours, ApplyStep.filter(F.action == "hours"))
+    form.message.register(on_id_photo, Step.id_photo, F.photo | F.document)
+    form.message.register(on_certificate, Step.certificate, F.photo | F.document)
+    form.callback_query.register(on_submit, Step.review, ApplyStep.filter(F.action == "submit"))
+    form.callback_query.register(on_edit, Step.review, ApplyStep.filter(F.action == "edit"))
     form.callback_query.register(on_cancel_button, StateFilter(ApplyForm), ApplyStep.filter(F.action == "cancel"))
     # Anything else during the form: say again what this step needs.
     form.message.register(on_unexpected, StateFilter(ApplyForm), ~F.text.startswith("/"))
@@ -169,7 +169,7 @@ async def on_reapply(callback: CallbackQuery, state: FSMContext, locale: str, bu
 async def begin(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
     await drafts.start(state, DRAFT, {"photos": [], "offers": [], "rules": []})
     await message.answer(gettext("tg.apply.intro", locale))
-    await goto(message, state, locale, bus, F_.name)
+    await goto(message, state, locale, bus, Step.name)
 
 
 async def on_cancel(message: Message, state: FSMContext, locale: str) -> None:
@@ -189,7 +189,7 @@ async def on_name(message: Message, state: FSMContext, locale: str, bus: Message
     assert message.text is not None
     profile = ProfileDraft(display_name=message.text).validated()
     await drafts.keep(state, DRAFT, name=profile.display_name)
-    await advance(message, state, locale, bus, F_.name)
+    await advance(message, state, locale, bus, Step.name)
 
 
 async def on_bio(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
@@ -197,12 +197,12 @@ async def on_bio(message: Message, state: FSMContext, locale: str, bus: MessageB
     data = await drafts.draft(state, DRAFT)
     profile = ProfileDraft(display_name=data.get("name") or "-", bio=message.text).validated()
     await drafts.keep(state, DRAFT, bio=profile.bio)
-    await advance(message, state, locale, bus, F_.bio)
+    await advance(message, state, locale, bus, Step.bio)
 
 
 async def on_skip_bio(callback: CallbackQuery, state: FSMContext, locale: str, bus: MessageBus) -> None:
     await drafts.keep(state, DRAFT, bio="")
-    await _step_done(callback, state, locale, bus, F_.bio)
+    await _step_done(callback, state, locale, bus, Step.bio)
 
 
 async def on_photo(message: Message, state: FSMContext, locale: str) -> None:
@@ -218,17 +218,17 @@ async def on_photo(message: Message, state: FSMContext, locale: str) -> None:
 
 
 async def on_photos_done(callback: CallbackQuery, state: FSMContext, locale: str, bus: MessageBus) -> None:
-    await _step_done(callback, state, locale, bus, F_.photos)
+    await _step_done(callback, state, locale, bus, Step.photos)
 
 
 async def on_voice(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
     await drafts.keep(state, DRAFT, voice=file_of(message))
-    await advance(message, state, locale, bus, F_.voice)
+    await advance(message, state, locale, bus, Step.voice)
 
 
 async def on_skip_voice(callback: CallbackQuery, state: FSMContext, locale: str, bus: MessageBus) -> None:
     await drafts.keep(state, DRAFT, voice=None)
-    await _step_done(callback, state, locale, bus, F_.voice)
+    await _step_done(callback, state, locale, bus, Step.voice)
 
 
 # -- services -------------------------------------------------------------------------------
@@ -257,7 +257,7 @@ async def on_category(
         "min_units": chosen.min_units,
     })
     await _close_card(callback, gettext("tg.apply.category.chosen", locale, name=chosen.name(locale)))
-    await goto(callback.message, state, locale, bus, F_.price)
+    await goto(callback.message, state, locale, bus, Step.price)
 
 
 async def on_categories_back(callback: CallbackQuery, locale: str, bus: MessageBus) -> None:
@@ -274,10 +274,10 @@ async def on_price(message: Message, state: FSMContext, locale: str, bus: Messag
     pending = {**data["pending"], "amount": price.amount, "currency": price.currency}
     await drafts.keep(state, DRAFT, pending=pending)
     if pending["pricing_unit"] == PricingUnit.BASE_PER_KM.value:
-        await goto(message, state, locale, bus, F_.per_km)
+        await goto(message, state, locale, bus, Step.per_km)
         return
     await _keep_offer(state, pending)
-    await goto(message, state, locale, bus, F_.offers)
+    await goto(message, state, locale, bus, Step.offers)
 
 
 async def on_per_km(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
@@ -286,7 +286,7 @@ async def on_per_km(message: Message, state: FSMContext, locale: str, bus: Messa
     pending = data["pending"]
     price = check_unit_price(parse_money(message.text, pending["currency"]))
     await _keep_offer(state, {**pending, "per_km": price.amount})
-    await goto(message, state, locale, bus, F_.offers)
+    await goto(message, state, locale, bus, Step.offers)
 
 
 async def _keep_offer(state: FSMContext, offer: dict[str, Any]) -> None:
@@ -299,7 +299,7 @@ async def _keep_offer(state: FSMContext, offer: dict[str, Any]) -> None:
 async def on_offer_add(callback: CallbackQuery, state: FSMContext, locale: str, bus: MessageBus) -> None:
     assert isinstance(callback.message, Message)
     await _close_card(callback, None)
-    await goto(callback.message, state, locale, bus, F_.category)
+    await goto(callback.message, state, locale, bus, Step.category)
 
 
 async def on_offer_remove(
@@ -311,14 +311,14 @@ async def on_offer_remove(
     offers = [o for o in data.get("offers", []) if o["category_id"] != callback_data.value]
     await drafts.keep(state, DRAFT, offers=offers)
     await _close_card(callback, None)
-    await goto(callback.message, state, locale, bus, F_.offers)
+    await goto(callback.message, state, locale, bus, Step.offers)
 
 
 async def on_offers_done(callback: CallbackQuery, state: FSMContext, locale: str, bus: MessageBus) -> None:
     if not (await drafts.draft(state, DRAFT)).get("offers"):
         await callback.answer(gettext("tg.apply.offers.none", locale), show_alert=True)
         return
-    await _step_done(callback, state, locale, bus, F_.offers)
+    await _step_done(callback, state, locale, bus, Step.offers)
 
 
 # -- where and when -------------------------------------------------------------------------
@@ -329,7 +329,7 @@ async def on_location(message: Message, state: FSMContext, locale: str, bus: Mes
     point = GeoPoint(message.location.latitude, message.location.longitude)
     await drafts.keep(state, DRAFT, location=[point.lat, point.lon])
     await message.answer(gettext("tg.apply.location.saved", locale), reply_markup=ReplyKeyboardRemove())
-    await advance(message, state, locale, bus, F_.location)
+    await advance(message, state, locale, bus, Step.location)
 
 
 async def on_radius_text(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
@@ -337,7 +337,7 @@ async def on_radius_text(message: Message, state: FSMContext, locale: str, bus: 
     digits = message.text.strip().lower().removesuffix("km").strip()
     radius = int(digits) if digits.isdigit() else 0
     await _keep_radius(state, radius)
-    await advance(message, state, locale, bus, F_.radius)
+    await advance(message, state, locale, bus, Step.radius)
 
 
 async def on_radius(
@@ -345,7 +345,7 @@ async def on_radius(
     bus: MessageBus,
 ) -> None:
     await _keep_radius(state, callback_data.value)
-    await _step_done(callback, state, locale, bus, F_.radius)
+    await _step_done(callback, state, locale, bus, Step.radius)
 
 
 async def _keep_radius(state: FSMContext, radius: int) -> None:
@@ -357,7 +357,7 @@ async def _keep_radius(state: FSMContext, radius: int) -> None:
 async def on_hours_text(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
     assert message.text is not None
     await _keep_hours(state, parse_hours(message.text))
-    await advance(message, state, locale, bus, F_.hours)
+    await advance(message, state, locale, bus, Step.hours)
 
 
 async def on_hours_preset(
@@ -366,7 +366,7 @@ async def on_hours_preset(
 ) -> None:
     hours, days = HOUR_PRESETS[callback_data.value % len(HOUR_PRESETS)]
     await _keep_hours(state, tuple(WeeklyRule.parse(f"{WEEKDAYS[d]} {hours}") for d in days))
-    await _step_done(callback, state, locale, bus, F_.hours)
+    await _step_done(callback, state, locale, bus, Step.hours)
 
 
 async def _keep_hours(state: FSMContext, rules: tuple[WeeklyRule, ...]) -> None:
@@ -379,12 +379,12 @@ async def _keep_hours(state: FSMContext, rules: tuple[WeeklyRule, ...]) -> None:
 
 async def on_id_photo(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
     await drafts.keep(state, DRAFT, id_photo=document_ref(message))
-    await advance(message, state, locale, bus, F_.id_photo)
+    await advance(message, state, locale, bus, Step.id_photo)
 
 
 async def on_certificate(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
     await drafts.keep(state, DRAFT, certificate=document_ref(message))
-    await advance(message, state, locale, bus, F_.certificate)
+    await advance(message, state, locale, bus, Step.certificate)
 
 
 def document_ref(message: Message) -> str:
@@ -474,12 +474,12 @@ def _needs(data: dict[str, Any], kinds: frozenset[Any]) -> bool:
 
 
 def _applies(step: State, data: dict[str, Any]) -> bool:
-    if step is F_.per_km:
+    if step is Step.per_km:
         pending = data.get("pending") or {}
         return pending.get("pricing_unit") == PricingUnit.BASE_PER_KM.value
-    if step in (F_.location, F_.radius):
+    if step in (Step.location, Step.radius):
         return _needs(data, LOCAL_KINDS)
-    if step is F_.certificate:
+    if step is Step.certificate:
         return _needs(data, CERTIFIED_KINDS)
     return True
 
@@ -487,28 +487,28 @@ def _applies(step: State, data: dict[str, Any]) -> bool:
 def _first_missing(data: dict[str, Any]) -> State | None:
     """The first part a change left unanswered (e.g. a new on-site service needs an area)."""
     if not data.get("offers"):
-        return F_.category
+        return Step.category
     if _needs(data, LOCAL_KINDS) and not data.get("location"):
-        return F_.location
+        return Step.location
     if _needs(data, LOCAL_KINDS) and not data.get("radius_km"):
-        return F_.radius
+        return Step.radius
     if not data.get("rules"):
-        return F_.hours
+        return Step.hours
     if not data.get("id_photo"):
-        return F_.id_photo
+        return Step.id_photo
     if _needs(data, CERTIFIED_KINDS) and not data.get("certificate"):
-        return F_.certificate
+        return Step.certificate
     return None
 
 
 def next_step(after: State, data: dict[str, Any]) -> State:
     if data.get("editing") and after in SECTION_ENDS:
-        return _first_missing(data) or F_.review
+        return _first_missing(data) or Step.review
     index = STEPS.index(after)
     for step in STEPS[index + 1:]:
         if _applies(step, data):
             return step
-    return F_.review
+    return Step.review
 
 
 async def advance(message: Message, state: FSMContext, locale: str, bus: MessageBus, after: State) -> None:
@@ -525,7 +525,7 @@ async def _step_done(
 
 async def goto(message: Message, state: FSMContext, locale: str, bus: MessageBus, step: State) -> None:
     await state.set_state(step)
-    if step is F_.review:
+    if step is Step.review:
         await drafts.keep(state, DRAFT, editing=False)
     await ask(message, state, locale, bus)
 
@@ -533,38 +533,38 @@ async def goto(message: Message, state: FSMContext, locale: str, bus: MessageBus
 async def ask(message: Message, state: FSMContext, locale: str, bus: MessageBus) -> None:
     """Send the question of the current step, with its buttons."""
     current = await state.get_state()
-    step = next((s for s in STEPS if s.state == current), F_.name)
+    step = next((s for s in STEPS if s.state == current), Step.name)
     data = await drafts.draft(state, DRAFT)
     name = step.state.split(":")[-1] if step.state else "name"
     text = gettext(f"tg.apply.ask.{name}", locale)
     markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None
-    if step is F_.bio or step is F_.voice:
+    if step is Step.bio or step is Step.voice:
         markup = _buttons((gettext("tg.apply.button.skip", locale), ApplyStep(action="skip")))
-    elif step is F_.photos:
+    elif step is Step.photos:
         # Photos are optional: with none yet, the same button skips them.
         label = "tg.apply.button.done" if data.get("photos") else "tg.apply.button.skip"
         markup = _buttons((gettext(label, locale), ApplyStep(action="done")))
-    elif step is F_.category:
+    elif step is Step.category:
         top = [c for c in await _categories(bus) if c.parent_id is None]
         markup = _category_keyboard(top, locale)
-    elif step is F_.price or step is F_.per_km:
+    elif step is Step.price or step is Step.per_km:
         pending = data.get("pending") or {}
         unit = unit_name(pending.get("pricing_unit", "hour"), locale)
         text = gettext(f"tg.apply.ask.{name}", locale, unit=unit, currency=pending.get("currency", ""))
-    elif step is F_.offers:
+    elif step is Step.offers:
         text = offers_text(data, locale) + "\n\n" + text
         markup = _offers_keyboard(data, locale)
-    elif step is F_.location:
+    elif step is Step.location:
         markup = ReplyKeyboardMarkup(
             keyboard=[[KeyboardButton(text=gettext("tg.apply.button.location", locale), request_location=True)]],
             resize_keyboard=True, one_time_keyboard=True,
         )
-    elif step is F_.radius:
+    elif step is Step.radius:
         markup = InlineKeyboardMarkup(inline_keyboard=[[
             InlineKeyboardButton(text=f"{km} km", callback_data=ApplyStep(action="radius", value=km).pack())
             for km in RADIUS_CHOICES
         ]])
-    elif step is F_.hours:
+    elif step is Step.hours:
         markup = InlineKeyboardMarkup(inline_keyboard=[
             [InlineKeyboardButton(
                 text=gettext(f"tg.apply.hours.preset_{index}", locale),
@@ -572,7 +572,7 @@ async def ask(message: Message, state: FSMContext, locale: str, bus: MessageBus)
             )]
             for index in range(len(HOUR_PRESETS))
         ])
-    elif step is F_.review:
+    elif step is Step.review:
         text = summary(data, locale) + "\n\n" + text
         markup = _review_keyboard(data, locale)
     await message.answer(text, reply_markup=markup)
@@ -671,9 +671,9 @@ def _review_keyboard(data: dict[str, Any], locale: str) -> InlineKeyboardMarkup:
     )]]
     edits = []
     for index, (name, step) in enumerate(SECTIONS):
-        if step is F_.location and not _needs(data, LOCAL_KINDS):
+        if step is Step.location and not _needs(data, LOCAL_KINDS):
             continue
-        if step is F_.certificate and not _needs(data, CERTIFIED_KINDS):
+        if step is Step.certificate and not _needs(data, CERTIFIED_KINDS):
             continue
         edits.append(InlineKeyboardButton(
             text=gettext(f"tg.apply.edit.{name}", locale),
