@@ -167,7 +167,6 @@ class PageState:
     language: str
     panes: list[dict[str, Any]] = field(default_factory=list)
     roles: dict[int, str] = field(default_factory=dict)  # Telegram id -> role label key
-    walkthrough: bool = False
 
 
 PAGE_TEXT_KEYS = (
@@ -176,13 +175,12 @@ PAGE_TEXT_KEYS = (
     "send", "type_message", "start", "attach", "sample_photo", "choose_photo",
     "share_location", "pick_place", "custom_place", "latitude", "longitude", "share",
     "pay", "test_payment", "paid", "payment_failed", "invoice", "location", "open_map",
-    "edited", "deleted", "reply", "replying_to", "cancel_reply", "typing", "tapped",
-    "callback_alert_close", "voice", "document", "sticker", "contact", "no_messages",
-    "close_pane", "walkthrough", "walkthrough_done", "connection_lost", "role_customer",
-    "role_provider", "role_newcomer", "role_operators", "role_hall_manager", "role_reviewer",
-    "role_person", "group_member_you", "service_message", "refunded", "album", "video",
+    "edited", "deleted", "reply", "replying_to", "cancel_reply", "typing",
+    "callback_alert_close", "voice", "document", "sticker", "no_messages", "close_pane",
+    "connection_lost", "refunded", "video", "force_reply", "blocked", "keyboard",
+    "role_customer", "role_provider", "role_newcomer", "role_operators", "role_hall_manager",
+    "role_reviewer", "role_person",
     "place_people_square", "place_the_bund", "place_jingan_temple", "place_xujiahui",
-    "force_reply", "blocked", "keyboard",
 )
 
 
@@ -228,7 +226,6 @@ class DemoStandIn(BotApiStandIn):
             "places": [{"key": key, "latitude": lat, "longitude": lon}
                        for key, lat, lon in PLACES],
             "event_seq": len(world.events),
-            "walkthrough": self.page.walkthrough,
         }})
 
     async def _narration(self, request: web.Request) -> web.Response:
@@ -308,7 +305,8 @@ def _quiet(_: str) -> None:
 
 async def start_demo(options: DemoOptions, base: Settings | None = None,
                      report: Report = _quiet) -> RunningDemo:
-    """Migrate, seed (or reuse) the world, and start the stand-in, the bot and the sweeper."""
+    """Start the stand-in and the page, migrate, seed (or reuse) the world, then start the
+    bot and the sweeper. The port is taken first, so a busy port changes no data."""
     base = base if base is not None else Settings()
     host = base.http_host
     port = options.port if options.port is not None else base.http_port
@@ -316,16 +314,10 @@ async def start_demo(options: DemoOptions, base: Settings | None = None,
     data_dir.mkdir(parents=True, exist_ok=True)
     # The demo folder holds a database and files: keep it out of version control.
     (data_dir / ".gitignore").write_text("*\n", encoding="utf-8")
-    url = database_url(base, data_dir)
-    if options.reset:
-        await _reset(url, data_dir, report)
-    await migrate.aupgrade(url)
 
-    page = PageState(language=options.language, walkthrough=options.walkthrough)
+    page = PageState(language=options.language)
     narration = Narration()
     standin = DemoStandIn(page, narration, bot_username=BOT_USERNAME, bot_first_name="Yueban")
-    vault = FileVault(data_dir / FILES_DIR)
-    vault.restore(standin.bot)
     for spec in ALL_PEOPLE:
         standin.create_user(spec.first_name, last_name=spec.last_name or None,
                             language_code=_language(spec.language, spec.follows_page_language,
@@ -339,11 +331,19 @@ async def start_demo(options: DemoOptions, base: Settings | None = None,
     except OSError as error:
         raise DemoError(gettext("demo.cli.port_taken", options.language, host=host, port=port,
                                 error=error.strerror or str(error))) from error
-    public_url = f"http://{host}:{standin.port}"
+    # Listening on every interface: this machine still reaches the page at 127.0.0.1.
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    public_url = f"http://{shown_host}:{standin.port}"
     api_base = f"http://127.0.0.1:{standin.port}"
+    settings = bot_settings(base, options, api_base=api_base, bot_port=_free_port(),
+                            group_chat_id=group.id)
+    engine: AsyncEngine | None = None
     try:
-        settings = bot_settings(base, options, api_base=api_base, bot_port=_free_port(),
-                                group_chat_id=group.id)
+        if options.reset:
+            await _reset(settings.database_url, data_dir, report)
+        vault = FileVault(data_dir / FILES_DIR)
+        vault.restore(standin.bot)
+        await migrate.aupgrade(settings.database_url)
         engine = create_engine(settings.database_url)
         world = await _seed(settings, engine, standin, options, report)
         vault.save(standin.bot)
@@ -353,7 +353,13 @@ async def start_demo(options: DemoOptions, base: Settings | None = None,
         service = build_telegram(settings, runtime)
         stop = asyncio.Event()
         serving = asyncio.create_task(serve_telegram(service, stop), name="demo-bot")
-        await _until_bot_is_up(standin, serving, settings)
+        try:
+            await _until_bot_is_up(standin, serving, settings)
+        except BaseException:
+            stop.set()
+            with contextlib.suppress(Exception):
+                await serving
+            raise
         sweeper = build_sweeper(runtime)
         if not any(name.startswith("relay.") for name, _ in sweeper.extra):
             # Order chats close some time after their order ended; nothing else sweeps them.
@@ -364,6 +370,8 @@ async def start_demo(options: DemoOptions, base: Settings | None = None,
             _sweep(sweeper, settings.booking_sweep_interval_s, sweep_stop), name="demo-sweeper")
     except BaseException:
         await standin.stop()
+        if engine is not None:
+            await engine.dispose()
         raise
     demo = RunningDemo(options, settings, standin, world, group.id, runtime, service, sweeper,
                        vault, narration, public_url, serving, stop, sweeping, sweep_stop)

@@ -20,7 +20,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.demo.avatars import avatar_png, document_png
@@ -60,7 +59,7 @@ RELAY_TIMEOUT_S = 10.0
 MAX_PAGES = 6
 NEWCOMER_GAME = "genshin-impact"
 NEWCOMER_PRICE = "60"
-BOTS_TELEGRAM = Path(__file__).resolve().parents[2] / "bots" / "telegram"
+RELAY_ROUTER = "bots.telegram.handlers.relay"
 
 
 class WalkthroughError(Exception):
@@ -77,9 +76,10 @@ class WalkResult:
 
 
 def relay_transport_available() -> bool:
-    """Whether the Telegram adapter hands chat messages to the relay (`RouteInbound`)."""
-    return any("RouteInbound" in path.read_text(encoding="utf-8")
-               for path in BOTS_TELEGRAM.rglob("*.py") if "standin" not in path.parts)
+    """Whether the bot's router tree has the relay's Telegram transport (order chats)."""
+    from bots.telegram.handlers import FEATURES
+
+    return any(getattr(make, "__module__", "") == RELAY_ROUTER for make in FEATURES)
 
 
 def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -474,7 +474,6 @@ class Walkthrough:
 async def play(demo: RunningDemo, pace: float = 1.0) -> WalkResult:
     """Play the journey in the running demo; the result says whether it completed."""
     walkthrough = Walkthrough(demo, pace)
-    demo.standin.page.walkthrough = True
     try:
         return await walkthrough.run()
     except Exception as error:  # the demo keeps serving; the caption and log say why

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sqlite3
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from app.cli import app
 from app.demo.server import DemoOptions, bot_settings, database_url
+from app.demo.walkthrough import relay_transport_available
 from app.demo.world import PROVIDERS
 from app.settings import Settings
 from tests.e2e.browser.conftest import SeededWorld, demo_command
@@ -60,13 +64,15 @@ def test_the_first_run_seeds_the_world_with_every_kind_of_work(seeded_world: See
     assert coaches >= 5  # the hall's coach team
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
-def test_the_demo_serves_the_page_and_the_stand_in_and_stops_cleanly(
-    demo_dir: Path, signum: int
+def test_a_second_run_reuses_the_world_serves_page_and_stand_in_and_stops_on_ctrl_c(
+    demo_dir: Path,
 ) -> None:
+    before = counts(demo_dir)
     with demo_command(demo_dir) as demo:
         ready = demo.wait_for("open http://", START_TIMEOUT_S)
         assert demo.url in ready
+        assert f"Demo world reused from sqlite+aiosqlite:///{demo_dir.resolve()}" in demo.output
+        assert "Seeding" not in demo.output
         status, kind, body = get(demo.url + "/")
         assert (status, kind) == (200, "text/html")
         assert b"/demo/static/demo.js" in body
@@ -74,45 +80,42 @@ def test_the_demo_serves_the_page_and_the_stand_in_and_stops_cleanly(
         config = get_json(demo.url + "/demo/config")
         assert [p["role"] for p in config["panes"]] == [
             "role_customer", "role_provider", "role_newcomer", "role_operators"]
-        assert demo.stop(signum) == 0
-    assert "Stopping…" in demo.output
-    assert demo.output.rstrip().endswith("Yueban demo stopped.")
-    assert "Traceback" not in demo.output
-
-
-def test_a_second_run_reuses_the_world_and_its_pictures(demo_dir: Path) -> None:
-    before = counts(demo_dir)
-    with demo_command(demo_dir) as demo:
-        demo.wait_for("open http://", START_TIMEOUT_S)
-        assert f"Demo world reused from sqlite+aiosqlite:///{demo_dir.resolve()}" in demo.output
-        assert "Seeding" not in demo.output
         with sqlite3.connect(demo_dir / "demo.db") as db:
             photos = [json.loads(row[0]) for row in db.execute(
                 "select photos from catalog_providers")]
         # The avatars the first run uploaded are still there for the bot to send.
         status, kind, body = get(f"{demo.url}/demo/files/{photos[0][0]}")
         assert (status, kind) == (200, "image/png") and body.startswith(b"\x89PNG")
-        assert demo.stop() == 0
+        assert demo.stop(signal.SIGINT) == 0
+    assert demo.output.rstrip().endswith("Stopping…\nYueban demo stopped.")
+    assert "Traceback" not in demo.output
     assert counts(demo_dir) == before
 
 
-def test_the_walkthrough_plays_the_whole_journey_at_a_fast_pace(demo_dir: Path) -> None:
+def test_the_walkthrough_plays_the_whole_journey_and_the_demo_stops_on_sigterm(
+    demo_dir: Path,
+) -> None:
     with demo_command(demo_dir, "--walkthrough", "--pace", "0") as demo:
         demo.wait_for("open http://", START_TIMEOUT_S)
         demo.wait_for("The walkthrough is complete.", WALKTHROUGH_TIMEOUT_S)
         captions = [line["text"] for line in get_json(demo.url + "/demo/narration")]
-        assert demo.stop() == 0
-    assert "The walkthrough stopped" not in demo.output
+        assert demo.stop(signal.SIGTERM) == 0
+    assert demo.output.rstrip().endswith("Yueban demo stopped.")
+    assert "Traceback" not in demo.output
     assert captions[0].startswith("Walkthrough:")
     assert any("applies with /apply" in c for c in captions)
+    if relay_transport_available():
+        assert any(c.startswith("Ann and Mei talk through the bot") for c in captions)
     assert any("Olivia approves the withdrawal" in c for c in captions)
     assert captions[-1].startswith("That was the whole journey")
-    after = counts(demo_dir)
     with sqlite3.connect(demo_dir / "demo.db") as db:
         paid = db.execute("select count(*) from wallet_withdrawals "
                           "where status = 'paid'").fetchone()[0]
-    assert after["catalog_providers"] == len(PROVIDERS) + 1  # Mei was approved
+        reviewed = db.execute("select rating, text from reviews order by id desc "
+                              "limit 1").fetchone()
+    assert counts(demo_dir)["catalog_providers"] == len(PROVIDERS) + 1  # Mei was approved
     assert paid == 1
+    assert reviewed == (5, "Patient, funny and knows every chest. Thank you, Mei!")
 
 
 def test_the_demo_keeps_what_the_environment_sets_and_picks_the_rest_for_a_demo(
@@ -135,3 +138,27 @@ def test_the_demo_keeps_what_the_environment_sets_and_picks_the_rest_for_a_demo(
     assert chosen.settlement_days == 3
     assert database_url(given, tmp_path) == chosen.database_url == \
         "postgresql+asyncpg://postgres@127.0.0.1/demo"
+
+
+def test_bad_options_and_a_busy_port_are_refused_clearly_and_change_nothing(
+    tmp_path: Path, no_yueban_environment: None
+) -> None:
+    runner = CliRunner()
+    wrong = runner.invoke(app, ["demo", "--lang", "fr", "--data-dir", str(tmp_path / "a")])
+    assert wrong.exit_code == 2
+    assert "--lang must be en or zh, not 'fr'" in wrong.output
+    assert not (tmp_path / "a").exists()
+    negative = runner.invoke(app, ["demo", "--pace", "-1", "--data-dir", str(tmp_path / "b")])
+    assert negative.exit_code == 2
+    assert not (tmp_path / "b").exists()
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        taken = runner.invoke(app, ["demo", "--port", str(port), "--reset",
+                                    "--data-dir", str(tmp_path / "c")])
+    assert taken.exit_code == 2
+    assert f"Cannot listen on 127.0.0.1:{port}" in taken.output
+    assert "choose another port with --port" in taken.output
+    assert not (tmp_path / "c" / "demo.db").exists()
