@@ -131,7 +131,7 @@ async def test_a_person_who_blocked_the_bot_is_recorded_and_reported(tg: Running
     assert [(e.reason, e.data["notice_key"]) for e in refused] == [("blocked", "tg.start.welcome")]
     async with tg.runtime.engine.connect() as connection:
         rows = (await connection.execute(
-            sa.select(outbox.c.payload).where(outbox.c.event_type == NoticeUndelivered.name)
+            sa.select(outbox.c.payload).where(outbox.c.event_type == NoticeUndelivered.type_name())
         )).all()
     assert [(r.payload["user_id"], r.payload["failure"], r.payload["source_event_id"])
             for r in rows] == [(user_id, "blocked", event.event_id)]
