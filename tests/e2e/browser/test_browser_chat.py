@@ -9,19 +9,23 @@ keyboards) and lets a new person join. Screenshots land in `tests/e2e/screenshot
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
 import aiohttp
+import pytest
 from playwright.async_api import Locator, Page, expect
 
 from app.demo.server import RunningDemo
-from app.demo.walkthrough import relay_transport_available
+from app.demo.walkthrough import play, relay_transport_available
 from bots.i18n import gettext
 from core.catalog.commands import GetProvider
 from core.reviews.commands import ListProviderReviews
 from core.shared.money import Money
 from tests.e2e.browser.conftest import screenshot_path
+
+pytestmark = pytest.mark.slow
 
 EN = "en"
 STEP_TIMEOUT_MS = 30_000
@@ -235,3 +239,26 @@ async def test_a_new_person_joins_from_the_page_and_talks_to_the_bot(
     await page.wait_for_selector("body.ready")
     await expect(page.locator(".pane")).to_have_count(5)
     await shows(page.locator(".pane").last, "Hi Zoe, welcome to Yueban!")
+
+
+async def test_the_walkthrough_plays_the_journey_in_the_page_by_itself(
+    page: Page, demo: RunningDemo
+) -> None:
+    await open_page(page, demo)
+    walking = asyncio.create_task(play(demo, pace=0))
+    narration = page.locator("#narration")
+    await expect(narration).to_be_visible(timeout=STEP_TIMEOUT_MS)
+    await expect(narration).to_contain_text("applies with /apply", timeout=STEP_TIMEOUT_MS)
+    result = await asyncio.wait_for(walking, timeout=300)
+    assert result.completed, result.reason
+    await expect(narration).to_contain_text("That was the whole journey",
+                                            timeout=STEP_TIMEOUT_MS)
+    await expect(narration).to_have_class(re.compile("done"))
+    mei = pane(page, demo.world.newcomer.telegram_id)
+    group = pane(page, demo.world.operator.telegram_id, demo.group_chat_id)
+    await shows(mei, "Welcome aboard! Your application no.")
+    await shows(group, "Approved by Olivia Operator")
+    await shows(group, "Paid out")
+    await shows(mei, fragment("notice.wallet.withdrawal_paid"))
+    await shows(pane(page, demo.world.customer.telegram_id), "Thank you for your review ★★★★★!")
+    await page.screenshot(path=screenshot_path("7-walkthrough"))

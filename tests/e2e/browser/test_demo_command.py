@@ -22,6 +22,8 @@ from app.demo.world import PROVIDERS
 from app.settings import Settings
 from tests.e2e.browser.conftest import SeededWorld, demo_command
 
+pytestmark = pytest.mark.slow
+
 START_TIMEOUT_S = 120.0
 WALKTHROUGH_TIMEOUT_S = 300.0
 
