@@ -80,7 +80,7 @@ class WalletDriver:
 
     async def outbox_names(self) -> list[str]:
         async with self.runtime.uow_factory() as uow:
-            return [r.event.name for r in await uow.outbox.claim_batch(1000)]
+            return [r.event.type_name() for r in await uow.outbox.claim_batch(1000)]
 
 
 @pytest.fixture

@@ -140,7 +140,7 @@ def test_a_withdrawal_is_decided_once() -> None:
     with pytest.raises(DomainError) as refused:
         withdrawal.reject(None, AT, "changed my mind")
     assert refused.value.key == "error.wallet.withdrawal_already_decided"
-    assert [e.name for e in withdrawal.events] == ["WithdrawalApproved"]
+    assert [e.type_name() for e in withdrawal.events] == ["WithdrawalApproved"]
 
 
 def test_a_payment_refunds_no_more_than_was_paid() -> None:

@@ -32,7 +32,7 @@ EXAMPLES: list[tuple[Event, int]] = [
 ]
 
 
-@pytest.mark.parametrize(("event", "recipient"), EXAMPLES, ids=lambda v: getattr(v, "name", ""))
+@pytest.mark.parametrize(("event", "recipient"), EXAMPLES, ids=lambda v: type(v).__name__ if isinstance(v, Event) else "")
 def test_each_event_tells_its_person_in_both_languages(event: Event, recipient: int) -> None:
     (notice,) = notices_for(event)
     assert notice.recipient_user_id == recipient
