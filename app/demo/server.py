@@ -7,7 +7,7 @@ walkthrough's narration); the stand-in talks to the real bot over HTTP exactly a
 would: the bot is `app.telegram`'s production service with `YUEBAN_TELEGRAM_API_BASE`
 pointing at the stand-in, receiving updates by webhook on a port of its own on 127.0.0.1.
 
-Everything else is what `yueban run` would wire: SQLite (a file in the demo folder, unless
+Everything else is the production wiring: SQLite (a file in the demo folder, unless
 `YUEBAN_DATABASE_URL` says otherwise), no Redis, the sandbox payment gateway, the notice
 relay, the operators' group and the sweeper. The demo world is seeded on first start and
 reused afterwards (`--reset` starts afresh). SIGINT and SIGTERM stop it cleanly.
@@ -107,10 +107,11 @@ def bot_settings(base: Settings, options: DemoOptions, *, api_base: str, bot_por
     """The settings the bot and the core run with in the demo.
 
     Fixed: demo mode, the stand-in's token and URL, a webhook on 127.0.0.1, the operators'
-    group, no Redis, no WeChat, a test card-payment token. Defaults that only the demo
-    changes (each kept when set in the environment): earnings settle at once, providers stay
-    online through a long session, timers are swept every two seconds, new people and the
-    operators' group speak the page's language.
+    group, no Redis, no WeChat. Defaults that only the demo changes (each kept when set in
+    the environment): a test card-payment token and the sandbox, earnings settle at once,
+    providers stay online through a long session, timers are swept every two seconds, an
+    order's chat closes as its order ends, new people and the operators' group speak the
+    page's language.
     """
     given = base.model_fields_set
     changes: dict[str, Any] = {
@@ -134,7 +135,7 @@ def bot_settings(base: Settings, options: DemoOptions, *, api_base: str, bot_por
         "provider_idle_minutes": 24 * 60,
         "booking_sweep_interval_s": 2.0,
         "default_locale": options.language,
-        # An order's chat closes as its order ends, so the next order starts a fresh one.
+        # The next order between the same two people then starts a chat of its own.
         "relay_close_after_hours": 0,
     }
     changes.update({name: value for name, value in defaults.items()

@@ -292,11 +292,6 @@ class SeedReport:
     venue_added: bool = False
     policies_set: int = 0
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.created_categories or self.providers_added or self.reviews_added
-                    or self.venue_added or self.policies_set)
-
 
 @dataclass
 class DemoWorld:
@@ -424,14 +419,18 @@ class WorldSeeder:
         categories: list[Category] = await self.bus.handle(ListCategories())
         self.categories = {c.slug: c for c in categories}
         # Policies are given in catalogue order: when the last category has one, all have.
-        for category in reversed(categories):
-            policy = await self.bus.handle(GetCategoryPolicy(category_id=category.id))
-            if policy != default_policy(category.kind):
-                break
+        if not categories or not await self._default_policy(categories[-1]):
+            return
+        for category in categories:
             # Only a category nobody has given a policy of its own gets the demo's.
-            await self.bus.handle(SetCategoryPolicy(category_id=category.id,
-                                                    overrides=dict(DEMO_POLICY)))
-            self.report.policies_set += 1
+            if await self._default_policy(category):
+                await self.bus.handle(SetCategoryPolicy(category_id=category.id,
+                                                        overrides=dict(DEMO_POLICY)))
+                self.report.policies_set += 1
+
+    async def _default_policy(self, category: Category) -> bool:
+        policy = await self.bus.handle(GetCategoryPolicy(category_id=category.id))
+        return bool(policy == default_policy(category.kind))
 
     async def _register(self, spec: PersonSpec, known: dict[int, UserView]) -> Person:
         if spec.telegram_id in known:
