@@ -54,6 +54,9 @@ refunds = tables.wallet_refunds
 withdrawals = tables.wallet_withdrawals
 
 _NATURAL_KEY = ["kind", "owner_id", "qualifier", "currency"]
+# Enum lookups by value without the Enum call machinery (reconciliation reads every row).
+_KINDS = {kind.value: kind for kind in TransferKind}
+_REASONS = {reason.value: reason for reason in Reason}
 _HOLD_REASONS = (Reason.HOLD.value, Reason.COUPON.value)
 
 
@@ -79,8 +82,8 @@ def _transfer(row: Any) -> Transfer:
         credit_account_id=row.credit_account_id,
         amount=row.amount,
         currency=row.currency,
-        kind=TransferKind(row.kind),
-        reason=Reason(row.reason),
+        kind=_KINDS[row.kind],
+        reason=_REASONS[row.reason],
         created_at=row.created_at,
         pending_id=row.pending_id,
         order_id=row.order_id,
@@ -367,8 +370,8 @@ class SqlLedger(SqlRepository):
                     items.append(Transfer(
                         id=row.t_id, journal_id=row.t_journal, debit_account_id=row.t_debit,
                         credit_account_id=row.t_credit, amount=row.t_amount,
-                        currency=row.currency, kind=TransferKind(row.t_kind),
-                        reason=Reason(row.t_reason), created_at=row.t_created,
+                        currency=row.currency, kind=_KINDS[row.t_kind],
+                        reason=_REASONS[row.t_reason], created_at=row.t_created,
                         pending_id=row.t_pending, order_id=row.t_order,
                     ))
             yield items
