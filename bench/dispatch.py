@@ -120,7 +120,7 @@ async def race(runtime: Runtime, order_ids: list[int], providers: int,
     async with runtime.uow_factory() as uow:
         stored = [await uow.orders.get(o) for o in order_ids]
         accepted = Counter(r.event.order_id for r in await uow.outbox.claim_batch(10**7)  # type: ignore[attr-defined]
-                           if r.event.name == "OrderAccepted")
+                           if r.event.type_name() == "OrderAccepted")
     assignments = sum(1 for o in stored
                       if o.provider_id is not None and o.state is OrderState.IN_SERVICE
                       and won.get(o.id) == [o.provider_id])

@@ -70,7 +70,7 @@ class World:
             return [r.event for r in await uow.outbox.claim_batch(10_000)]
 
     async def event_names(self) -> list[str]:
-        return [e.name for e in await self.events()]
+        return [e.type_name() for e in await self.events()]
 
 
 def make_directory() -> FakeDirectory:

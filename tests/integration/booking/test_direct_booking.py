@@ -204,7 +204,7 @@ async def test_rejecting_refunds_in_full_and_suggests_others(world: World) -> No
     assert rejected.state is OrderState.REJECTED
     kind, refund, _ = world.payments.outcome(order.id)
     assert (kind, refund) == ("void", Money(10000, "CNY"))
-    event = next(e for e in await world.events() if e.name == "OrderRejected")
+    event = next(e for e in await world.events() if e.type_name() == "OrderRejected")
     assert event.alternatives == (5,)  # type: ignore[attr-defined]
 
 

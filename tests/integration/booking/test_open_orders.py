@@ -31,7 +31,7 @@ def add_providers(world: World, ids: range, **kw: object) -> None:
 
 async def offers(world: World) -> list[tuple[int, tuple[int, ...]]]:
     return [(e.wave, e.provider_ids) for e in await world.events()  # type: ignore[attr-defined]
-            if e.name == "OrderOffered"]
+            if e.type_name() == "OrderOffered"]
 
 
 async def test_waves_go_to_favourites_then_the_top_then_everyone(world: World) -> None:
@@ -75,7 +75,7 @@ async def test_first_accept_wins_and_everyone_else_sees_taken(world: World) -> N
     with pytest.raises(DomainError) as caught:
         await world.bus.handle(c.AcceptOrder(actor_id=102, order_id=order.id))
     assert caught.value.key == "error.order.taken"
-    taken = next(e for e in await world.events() if e.name == "OpenOrderTaken")
+    taken = next(e for e in await world.events() if e.type_name() == "OpenOrderTaken")
     assert set(taken.other_provider_ids) == {PROVIDER, 100, 102}  # type: ignore[attr-defined]
 
 
@@ -109,7 +109,7 @@ async def test_raising_the_price_between_waves_holds_the_difference(world: World
         await world.bus.handle(c.RaiseOpenOrderPrice(actor_id=CUSTOMER, order_id=order.id,
                                                      unit_price=Money(100, "CNY")))
     assert lower.value.key == "error.order.price_cannot_drop"
-    event = next(e for e in await world.events() if e.name == "OpenOrderPriceRaised")
+    event = next(e for e in await world.events() if e.type_name() == "OpenOrderPriceRaised")
     assert set(event.provider_ids) == {PROVIDER, 100, 101, 102}  # type: ignore[attr-defined]
 
 

@@ -213,7 +213,7 @@ async def test_reminders_fire_once_each_24_and_1_hour_before(world: World) -> No
     await sweep(world)
     world.clock.set(order.scheduled_start - timedelta(minutes=59))
     await sweep(world)
-    reminders = [e for e in await world.events() if e.name == "OrderReminder"]
+    reminders = [e for e in await world.events() if e.type_name() == "OrderReminder"]
     assert [e.minutes_before for e in reminders] == [1440, 60]  # type: ignore[attr-defined]
 
 
@@ -260,7 +260,7 @@ async def test_a_sweep_interrupted_between_steps_and_rerun_after_a_restart_loses
         assert again.orders == 0
         async with restarted.uow_factory() as uow:
             states = [(await uow.orders.get(i)).state for i in ids]
-            events = [r.event.name for r in await uow.outbox.claim_batch(10_000)]
+            events = [r.event.type_name() for r in await uow.outbox.claim_batch(10_000)]
     finally:
         await restarted.close()
     assert states == [OrderState.EXPIRED] * 3

@@ -65,7 +65,7 @@ async def test_a_booking_is_paid_served_and_settled_through_the_real_wallet(runt
         profile = await uow.providers.get(provider)
     assert settled.settled_at is not None
     assert profile.completion_rate == 1.0
-    events = {e.name: e for e in await _events(runtime)}
+    events = {e.type_name(): e for e in await _events(runtime)}
     assert events["OrderSettled"].platform_amount == Money(2400, "CNY")  # type: ignore[attr-defined]
     assert events["OrderSettled"].provider_amount == Money(9600, "CNY")  # type: ignore[attr-defined]
     await runtime.bus.handle(VerifyLedger())
@@ -95,7 +95,7 @@ async def test_an_open_order_reaches_the_real_qualified_provider(runtime: Runtim
         actor_id=customer, category_id=category_id, units=1, unit_price=Money(7000, "CNY")))
     await runtime.bus.handle(c.PayOrder(actor_id=customer, order_id=order.id, method="sandbox",
                                         payment_ref="sbx-3"))
-    offered = [e for e in await _events(runtime) if e.name == "OrderOffered"]
+    offered = [e for e in await _events(runtime) if e.type_name() == "OrderOffered"]
     assert offered and provider in offered[0].provider_ids  # type: ignore[attr-defined]
     won = await runtime.bus.handle(c.AcceptOrder(actor_id=provider, order_id=order.id))
     assert won.state is OrderState.IN_SERVICE and won.provider_id == provider

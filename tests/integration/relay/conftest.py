@@ -113,7 +113,7 @@ class RelayWorld:
     async def events(self, name: str | None = None) -> list[Event]:
         async with self.runtime.uow_factory() as uow:
             found = [rec.event for rec in await uow.outbox.claim_batch(100_000)]
-        return [e for e in found if name is None or e.name == name]
+        return [e for e in found if name is None or e.type_name() == name]
 
 
 async def _register(runtime: Runtime, platform: str, external_id: str, *roles: str) -> Person:

@@ -138,7 +138,7 @@ def test_a_dispute_keeps_the_chat_open_and_reopens_a_closed_one() -> None:
     chat.events.clear()
     chat.dispute_opened(NOW + timedelta(hours=30))
     assert chat.is_open and chat.close_at is None
-    assert [e.name for e in chat.events] == ["ConversationOpened"]
+    assert [e.type_name() for e in chat.events] == ["ConversationOpened"]
     chat.order_ended(NOW + timedelta(hours=40), timedelta(hours=24))  # the dispute resolved
     assert chat.close_at == NOW + timedelta(hours=64)
 
