@@ -12,10 +12,11 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import typing
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from core.shared.ids import new_id
 from core.shared.money import Money
@@ -34,8 +35,14 @@ _EVENT_TYPES: dict[str, type[Event]] = {}
 class Event:
     event_id: str = field(default_factory=new_id)
 
+    # The event's type name, e.g. `OrderPlaced.name`; the outbox uses `type_name()`, which
+    # also works for an event that has a field called `name` (that field then wins).
+    name: ClassVar[str] = "Event"
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if not any("name" in inspect.get_annotations(k) for k in cls.__mro__ if k is not Event):
+            cls.name = cls.__name__
         if cls.__name__ in _EVENT_TYPES and _EVENT_TYPES[cls.__name__] is not cls:
             raise TypeError(f"two events named {cls.__name__}")
         _EVENT_TYPES[cls.__name__] = cls

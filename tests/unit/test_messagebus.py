@@ -91,3 +91,14 @@ async def test_dependencies_are_injected_by_parameter_name() -> None:
 
     bus, _ = make_bus({Greet: greet})
     assert (await bus.handle(Greet("x"))).startswith("2026-01-05T09:00")
+
+
+def test_an_event_type_is_known_by_name_unless_it_has_a_name_field() -> None:
+    assert Greeted.type_name() == "Greeted"
+    assert Greeted(name="ann").name == "ann"
+
+    @dataclass(frozen=True, kw_only=True)
+    class Paid(Event):
+        amount: int
+
+    assert Paid.name == "Paid" == Paid(amount=1).name == Paid.type_name()
