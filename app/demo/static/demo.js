@@ -426,10 +426,10 @@ function renderContent(pane, bubble, message, kind) {
       break;
     }
     case "invoice": {
+      // The stand-in charges nobody: in the demo every invoice is a test payment.
       const invoice = message.invoice;
-      const test = invoice.currency !== "XTR";
       bubble.append(el("div", { class: "invoice" },
-        el("div", { class: "invoice-label", text: `🧾 ${t("invoice")}${test ? ` · ${t("test_payment")}` : ""}` }),
+        el("div", { class: "invoice-label", text: `🧾 ${t("invoice")} · ${t("test_payment")}` }),
         el("strong", { text: invoice.title }),
         el("p", { text: invoice.description }),
         el("div", { class: "amount", text: formatAmount(invoice.total_amount, invoice.currency) })));
