@@ -18,6 +18,7 @@ import signal
 from typing import TYPE_CHECKING
 
 from app.bootstrap import Runtime, bootstrap
+from app.scheduler import sweeping
 from app.settings import Settings
 from app.wechat import build_wechat, check_wechat_settings, serve_wechat
 
@@ -64,7 +65,8 @@ async def run_channels(settings: Settings) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     try:
-        await serve_channels(settings, runtime, stop, redis=redis)
+        async with sweeping(runtime):
+            await serve_channels(settings, runtime, stop, redis=redis)
     finally:
         if redis is not None:
             await redis.aclose()

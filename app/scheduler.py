@@ -8,8 +8,9 @@ a second worker changes nothing: a tick either holds the lock and sweeps, or doe
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from app.bootstrap import Runtime
 from core.booking.timers import SweepReport, sweep_due_orders
 from core.catalog.commands import GoOfflineIfIdle
+from core.relay.commands import CloseIdleConversations
 from core.wallet.commands import ProcessRefunds, SettleMatured
 from storage.locks import LeaderLock, leader_lock
 
@@ -46,6 +48,8 @@ class Sweeper:
             ("catalog.idle_providers", lambda now: runtime.bus.handle(GoOfflineIfIdle(now=now))),
             ("wallet.settle_matured", lambda now: runtime.bus.handle(SettleMatured(now=now))),
             ("wallet.retry_refunds", lambda now: runtime.bus.handle(ProcessRefunds(now=now))),
+            ("relay.close_idle",
+             lambda now: runtime.bus.handle(CloseIdleConversations(now=now))),
         ]
 
     async def tick(self) -> TickReport:
@@ -87,6 +91,17 @@ class Sweeper:
             self.scheduler.shutdown(wait=False)
         self.scheduler = None
         await self.lock.release()
+
+
+@contextlib.asynccontextmanager
+async def sweeping(runtime: Runtime) -> AsyncIterator[Sweeper]:
+    """Run the sweeper for as long as the block runs (what `yueban run` serves under)."""
+    sweeper = build_sweeper(runtime)
+    sweeper.start()
+    try:
+        yield sweeper
+    finally:
+        await sweeper.stop()
 
 
 def build_sweeper(runtime: Runtime) -> Sweeper:

@@ -32,6 +32,7 @@ from aiohttp import web
 
 from app.bootstrap import Runtime, bootstrap
 from app.notifications import GroupRoute, NotificationRelay
+from app.scheduler import sweeping
 from app.settings import ConfigurationError, Settings
 from bots.i18n import LOCALES
 from bots.telegram.dedup import InMemoryDeduplicator, RedisDeduplicator, UpdateDeduplicator
@@ -290,7 +291,8 @@ async def run_telegram(settings: Settings) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     try:
-        await serve_telegram(service, stop)
+        async with sweeping(runtime):
+            await serve_telegram(service, stop)
     finally:
         if redis is not None:
             await redis.aclose()
