@@ -144,12 +144,16 @@ async def test_an_order_chat_crosses_between_telegram_and_wechat(
                 start=NEXT_MONDAY_10_SHANGHAI))
             await runtime.bus.handle(PayOrder(actor_id=customer.id, order_id=order.id,
                                               method="sandbox", payment_ref="sbx-cross"))
-            accept = await driver.deliver(driver.text(
-                provider_openid, "接单", bizmsgmenuid=f"act:order.accept:{order.id}"))
-            assert accept.reply is not None and "已接单" in accept.reply["Content"]
 
             def wechat_texts() -> list[str]:
                 return [text_of(m) for m in wx.messages_to(provider_openid)]
+
+            # The provider hears of the order (a template by now: the minute after following
+            # allows three messages) before answering it, as a person would.
+            await _until(lambda: any(order.number in t for t in wechat_texts()))
+            accept = await driver.deliver(driver.text(
+                provider_openid, "接单", bizmsgmenuid=f"act:order.accept:{order.id}"))
+            assert accept.reply is not None and "已接单" in accept.reply["Content"]
 
             await ann.send_text("Hi, I am on the EU server tonight")
             await _until(lambda: f"【{order.number}·顾客】Hi, I am on the EU server tonight"
