@@ -44,7 +44,6 @@ from app.telegram import TelegramService, build_telegram, serve_telegram
 from bots.i18n import gettext
 from bots.telegram.standin import DEFAULT_TOKEN, BotApiStandIn
 from bots.telegram.standin.world import Signal
-from core.relay.commands import CloseIdleConversations
 from core.shared.clock import FixedClock
 from storage import migrate
 from storage.db import create_engine
@@ -362,10 +361,6 @@ async def start_demo(options: DemoOptions, base: Settings | None = None,
                 await serving
             raise
         sweeper = build_sweeper(runtime)
-        if not any(name.startswith("relay.") for name, _ in sweeper.extra):
-            # Order chats close some time after their order ended; nothing else sweeps them.
-            sweeper.extra.append(("relay.close_idle", lambda now: runtime.bus.handle(
-                CloseIdleConversations(now=now))))
         sweep_stop = asyncio.Event()
         sweeping = asyncio.create_task(
             _sweep(sweeper, settings.booking_sweep_interval_s, sweep_stop), name="demo-sweeper")
