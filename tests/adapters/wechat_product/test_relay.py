@@ -97,7 +97,7 @@ async def test_with_two_chats_open_the_person_picks_the_order_and_the_message_fo
     assert f"{second.number} ✓" in listing and first.number in listing
 
 
-async def _until(condition: Callable[[], bool], within: float = 10.0) -> None:
+async def _until(condition: Callable[[], bool], within: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     for _ in range(100_000):
@@ -132,7 +132,7 @@ async def test_an_order_chat_crosses_between_telegram_and_wechat(
                     await asyncio.sleep(0.01)
             ann = tg.create_user("Ann", language_code="en")
             await ann.start()
-            await ann.next_message(within=10)
+            await ann.next_message(within=30)
             await driver.deliver(driver.subscribe(provider_openid))
             provider_id = await _provider(runtime, provider_openid)
             async with runtime.uow_factory() as uow:
