@@ -8,6 +8,7 @@ a second worker changes nothing: a tick either holds the lock and sweeps, or doe
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,6 +27,7 @@ from storage.locks import LeaderLock, leader_lock
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "sweeper"
+STOP_GRACE_S = 10.0
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Sweeper:
         self.interval_s = interval_s
         self.batch = batch
         self.scheduler: AsyncIOScheduler | None = None
+        self._ticking = asyncio.Lock()
         # Other areas' periodic commands, given "now"; each runs in its own transaction.
         self.extra: list[tuple[str, Callable[[datetime], Awaitable[object]]]] = [
             ("catalog.idle_providers", lambda now: runtime.bus.handle(GoOfflineIfIdle(now=now))),
@@ -53,6 +56,11 @@ class Sweeper:
         ]
 
     async def tick(self) -> TickReport:
+        # stop() waits on this lock, so shutdown never tears the engine down mid-sweep.
+        async with self._ticking:
+            return await self._tick()
+
+    async def _tick(self) -> TickReport:
         try:
             leader = await self.lock.acquire()
         except Exception:
@@ -90,6 +98,12 @@ class Sweeper:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.scheduler = None
+        # Let a sweep in flight finish (its commands are short) before the caller closes
+        # the engine; a sweep still stuck after the grace period is abandoned.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_GRACE_S):
+                async with self._ticking:
+                    pass
         await self.lock.release()
 
 
