@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -129,18 +130,20 @@ class ServiceWindows(Protocol):
     async def last_interaction(self, openid: str) -> float | None: ...
 
 
-class _AllowanceWindows:
+class _AllowanceWindows(ABC):
     """The rules, written once over load/compare-and-store primitives."""
 
     def __init__(self, rules: Mapping[Interaction, WindowRule], clock: Callable[[], float]):
         self._rules = dict(rules)
         self._clock = clock
 
+    @abstractmethod
     async def _update(self, openid: str, change: Callable[[Allowance], Allowance | None]) -> None:
-        raise NotImplementedError
+        """Apply `change` to the stored allowance atomically (None: delete it)."""
 
+    @abstractmethod
     async def _load(self, openid: str) -> Allowance:
-        raise NotImplementedError
+        """The stored allowance, or a fresh one."""
 
     async def record(self, openid: str, interaction: Interaction, at: float) -> None:
         rule = self._rules[interaction]
