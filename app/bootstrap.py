@@ -16,6 +16,7 @@ from core.booking.payments import WalletPayments
 from core.booking.policy import StrikeRules
 from core.identity.policy import IdentityPolicy
 from core.messagebus import MessageBus
+from core.relay.pending import PendingPolicy
 from core.relay.policy import RelayPolicy
 from core.reviews.policy import ReviewPolicy
 from core.shared.clock import Clock, SystemClock
@@ -94,6 +95,8 @@ def build_dependencies(settings: Settings, clock: Clock) -> dict[str, Any]:
         ban_at_strikes=settings.relay_ban_at_strikes,
         ban_days=settings.relay_ban_days,
     )
+    dependencies["relay_queue_policy"] = PendingPolicy(
+        max_age=timedelta(days=settings.relay_queue_days))
     return dependencies
 
 

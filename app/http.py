@@ -34,7 +34,7 @@ async def serve_channels(settings: Settings, runtime: Runtime, stop: asyncio.Eve
                                         redis_namespace=redis_namespace), stop)
         return
     from app.telegram import build_telegram, serve_telegram
-    from bots.telegram.handlers.relay import TelegramCarrier
+    from bots.telegram.handlers.relay import TelegramCarrier, TelegramMedia
 
     telegram = build_telegram(settings, runtime, redis=redis, redis_namespace=redis_namespace)
     # Order chats cross platforms: each channel's courier gets the other's carrier.
@@ -44,6 +44,7 @@ async def serve_channels(settings: Settings, runtime: Runtime, stop: asyncio.Eve
             telegram.bot,
             protect_content=bool(telegram.dispatcher.workflow_data.get("relay_protect_content")),
         )},
+        relay_media={"telegram": TelegramMedia(telegram.bot)},
     )
     telegram.dispatcher["relay_carriers"] = {"wechat": wechat.relay_carrier}
     menu = asyncio.create_task(wechat.install_menu(), name="wechat-menu")

@@ -21,6 +21,7 @@ from app.bootstrap import Runtime
 from core.booking.timers import SweepReport, sweep_due_orders
 from core.catalog.commands import GoOfflineIfIdle
 from core.relay.commands import CloseIdleConversations
+from core.relay.pending import ExpirePendingRelays
 from core.wallet.commands import ProcessRefunds, SettleMatured
 from storage.locks import LeaderLock, leader_lock
 
@@ -53,6 +54,8 @@ class Sweeper:
             ("wallet.retry_refunds", lambda now: runtime.bus.handle(ProcessRefunds(now=now))),
             ("relay.close_idle",
              lambda now: runtime.bus.handle(CloseIdleConversations(now=now))),
+            ("relay.expire_queued",
+             lambda now: runtime.bus.handle(ExpirePendingRelays(now=now))),
         ]
 
     async def tick(self) -> TickReport:

@@ -170,6 +170,10 @@ class Settings(BaseSettings):
     relay_protect_content: bool = Field(
         False, description="Relayed Telegram copies cannot be forwarded or saved by the recipient."
     )
+    relay_queue_days: int = Field(
+        7, ge=1, description="Days a message waits for a WeChat recipient's window before its "
+                             "sender is told it was not delivered."
+    )
 
     @property
     def is_demo(self) -> bool:

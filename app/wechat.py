@@ -16,7 +16,10 @@
   conversation state are shared by every worker; otherwise they live in this process.
 - Notices reach WeChat users through `WeChatMessenger`, registered with the outbox relay.
 - Order chats (the relay): WeChat messages reach the other side through `WeChatCourier`,
-  and other channels reach WeChat people through `WeChatCarrier`.
+  and other channels reach WeChat people through `WeChatCarrier`. What WeChat refused for
+  want of a window waits in the core's queue; `WeChatQueue` delivers it on the person's
+  next interaction (the webhook's windows are `ReopeningWindows`). `relay_media` gives the
+  other platforms' media sources, for queued photos and voice from there.
 - `YUEBAN_WECHAT_TEMPLATE_ID`: the template used for notices outside the 48-hour window.
 """
 
@@ -42,11 +45,16 @@ from bots.wechat.handlers import WeChatProduct
 from bots.wechat.menus import build_menu
 from bots.wechat.messenger import WeChatMessenger
 from bots.wechat.pay import NOTIFY_PATH, WeChatPayNotify
-from bots.wechat.relay import WeChatCarrier, WeChatCourier, WeChatMedia
+from bots.wechat.relay import MediaSource, WeChatCarrier, WeChatCourier, WeChatMedia, WeChatQueue
 from bots.wechat.sessions import InMemorySessionStore, RedisSessionStore, SessionStore
 from bots.wechat.tokens import InMemoryTokenStore, RedisTokenStore, TokenStore
 from bots.wechat.webhook import DEFAULT_MAX_BODY_BYTES, WeChatWebhook
-from bots.wechat.windows import InMemoryServiceWindows, RedisServiceWindows, ServiceWindows
+from bots.wechat.windows import (
+    InMemoryServiceWindows,
+    RedisServiceWindows,
+    ReopeningWindows,
+    ServiceWindows,
+)
 from core.booking.commands import PayOrder
 from core.booking.states import OrderState
 from core.shared.errors import AlreadyProcessed, DomainError
@@ -107,6 +115,7 @@ class WeChatService:
     owns_relay: bool
     relay_carrier: WeChatCarrier
     pay_notify: WeChatPayNotify | None = None
+    relay_queue: WeChatQueue | None = None
     redis: Redis | None = None
     # Set once the menu was sent to WeChat (or sending it failed), after the server starts.
     menu_done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -156,6 +165,7 @@ def build_wechat(
     redis_namespace: str = "yueban",
     relay: NotificationRelay | None = None,
     relay_carriers: Mapping[str, Any] | None = None,
+    relay_media: Mapping[str, MediaSource] | None = None,
 ) -> WeChatService:
     """The webhook, the product, the messenger; a relay of its own unless one is given.
 
@@ -183,7 +193,9 @@ def build_wechat(
     )
     gateways = runtime.bus.dependencies["payment_gateways"]
     carrier = WeChatCarrier(api)
-    courier = WeChatCourier(runtime.bus, carrier, WeChatMedia(api), relay_carriers)
+    media = WeChatMedia(api)
+    courier = WeChatCourier(runtime.bus, carrier, media, relay_carriers)
+    queue = WeChatQueue(runtime.bus, carrier, {"wechat": media, **(relay_media or {})})
     product = WeChatProduct(
         bus=runtime.bus, api=api, clock=runtime.clock, sessions=sessions, courier=courier,
         options=ProductOptions(wechat_pay="wechat_pay" in gateways, sandbox="sandbox" in gateways),
@@ -192,7 +204,8 @@ def build_wechat(
     webhook = WeChatWebhook(
         token=settings.wechat_token.get_secret_value(), app_id=app_id,
         encoding_aes_key=aes_key or None, on_message=product.on_message,
-        quick_reply=product.quick_reply, dedup=dedup, windows=windows,
+        quick_reply=product.quick_reply, dedup=dedup,
+        windows=ReopeningWindows(windows, queue.flush),
         max_body_bytes=DEFAULT_MAX_BODY_BYTES,
     )
     messenger = WeChatMessenger(api, template_id=settings.wechat_template_id, sessions=sessions,
@@ -214,7 +227,7 @@ def build_wechat(
             dispatch=lambda command: confirm_and_hold(runtime, command),
         )
     return WeChatService(settings, runtime, api, webhook, product, messenger, relay, owns_relay,
-                         carrier, pay_notify, redis)
+                         carrier, pay_notify, queue, redis)
 
 
 async def confirm_and_hold(runtime: Runtime, command: ConfirmPayment) -> Any:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     )
     from core.identity.ports import BlockRepository, LinkCodeRepository, UserRepository
     from core.notices import NoticeDeliveries
+    from core.relay.pending import PendingRelayRepository
     from core.relay.ports import ConversationRepository, PairRepository, TranscriptRepository
     from core.reviews.ports import ReviewInvitationRepository, ReviewRepository
     from core.wallet.ports import LedgerRepository, PaymentRepository, WithdrawalRepository
@@ -98,6 +99,7 @@ class UnitOfWork(Protocol):
     conversations: ConversationRepository
     relay_messages: TranscriptRepository
     relay_pairs: PairRepository
+    relay_pending: PendingRelayRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

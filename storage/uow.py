@@ -33,6 +33,7 @@ from storage.repositories.identity import (
 from storage.repositories.infra import SqlAuditLog, SqlIdempotencyKeys, SqlOutbox
 from storage.repositories.notifications import SqlNoticeDeliveries
 from storage.repositories.relay import REPOSITORIES as RELAY_REPOSITORIES
+from storage.repositories.relay_pending import REPOSITORIES as RELAY_PENDING_REPOSITORIES
 from storage.repositories.reviews import SqlReviewInvitationRepository, SqlReviewRepository
 from storage.repositories.wallet import SqlLedger, SqlPayments, SqlWithdrawals
 
@@ -61,6 +62,7 @@ AREA_REPOSITORIES: dict[str, RepositoryFactory] = {
     "booking_policies": SqlBookingPolicies,
     # relay
     **RELAY_REPOSITORIES,
+    **RELAY_PENDING_REPOSITORIES,
     # notifications
     "notice_deliveries": SqlNoticeDeliveries,
 }

@@ -17,7 +17,9 @@ as a placeholder saying what it was; a location as its coordinates. Customer-ser
 messages have no message id, so each copy is recorded under an id of ours. WeChat cannot
 edit a message: an edit arrives as a new message marked edited. Outside the 48-hour window
 a relayed message is refused as `window_closed` (`quota` past the quota): it is the other
-person's words, never squeezed into a template.
+person's words, never squeezed into a template. The core queues it (`core.relay.pending`)
+and the person gets one short template saying messages wait; `WeChatQueue` delivers the
+queue, in order, as soon as they interact with the account again.
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ from core.relay.commands import (
     SelectConversation,
 )
 from core.relay.model import DeliveryMode, Location, MessageKind
+from core.relay.pending import (
+    ClaimPendingRelays,
+    MarkPendingDelivered,
+    PendingRelay,
+    ReleasePendingRelays,
+)
 from core.relay.routing import ChooseConversation, NoActiveConversation
 from core.shared.errors import AlreadyProcessed
 
@@ -246,6 +254,44 @@ class WeChatCourier:
             ))
         except AlreadyProcessed:
             pass
+
+
+class WeChatQueue:
+    """Delivers what waited for a WeChat person while their window was closed.
+
+    `flush(openid)` runs whenever the person interacts (see `windows.ReopeningWindows`):
+    it claims their queue in one transaction (a second worker, or a repeated event, claims
+    nothing while this delivery is under way), sends each message in order through the
+    carrier, and reports each one delivered as it goes. At the first refusal or error the
+    message and everything after it go back to the queue for the next interaction.
+    """
+
+    def __init__(self, bus: MessageBus, carrier: WeChatCarrier,
+                 media: Mapping[str, MediaSource] | None = None) -> None:
+        self.bus = bus
+        self.carrier = carrier
+        self.media = dict(media or {})
+
+    async def flush(self, openid: str) -> int:
+        """How many waiting messages reached `openid` now."""
+        claimed: tuple[PendingRelay, ...] = await self.bus.handle(
+            ClaimPendingRelays(platform=PLATFORM, chat_id=openid))
+        for index, item in enumerate(claimed):
+            plan, target = item.plan()
+            try:
+                ids = await self.carrier.carry(plan, target, self.media.get(item.from_platform))
+            except Exception as error:
+                failure = getattr(error, "failure", None)
+                if not isinstance(failure, str):
+                    log.warning("queued message %s to %s not sent: %r",
+                                item.relayed_message_id, openid, error)
+                rest = tuple(i.id for i in claimed[index:])
+                await self.bus.handle(ReleasePendingRelays(pending_ids=rest,
+                                                           failure=failure or "error"))
+                return index
+            await self.bus.handle(MarkPendingDelivered(pending_id=item.id,
+                                                       to_message_id=ids[0]))
+        return len(claimed)
 
 
 # -- inbound: what a person in WeChat writes about an order --------------------------------

@@ -7,20 +7,26 @@ interacted with it, within a quota and a time limit that depend on the interacti
 interaction never lowers what is left: the count and the deadline each take the larger
 value. Outside the window WeChat answers 45015, past the quota 45047; we track both per
 openid so a caller can fall back to a template message without burning an API call.
+
+Messages relayed to a person while their window was closed wait in the core's queue;
+`ReopeningWindows` lets them through whenever an interaction is recorded.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
+
+log = logging.getLogger(__name__)
 
 
 class Interaction(StrEnum):
@@ -257,3 +263,41 @@ class RedisServiceWindows(_AllowanceWindows):
                     return
                 except WatchError:
                     continue
+
+
+class ReopeningWindows:
+    """Service windows that, once an interaction is recorded, hand the openid to
+    `on_interaction` (which delivers what waited for that person, in order).
+
+    The webhook records every interaction before the message is handled, so waiting
+    messages arrive before any answer to what the person just sent. A failure there is
+    logged and never stops the message itself from being handled; what was not delivered
+    stays queued for the next interaction.
+    """
+
+    def __init__(self, inner: ServiceWindows,
+                 on_interaction: Callable[[str], Awaitable[object]]) -> None:
+        self.inner = inner
+        self._on_interaction = on_interaction
+
+    async def record(self, openid: str, interaction: Interaction, at: float) -> None:
+        await self.inner.record(openid, interaction, at)
+        try:
+            await self._on_interaction(openid)
+        except Exception:
+            log.exception("delivering what waited for %s failed", openid)
+
+    async def status(self, openid: str) -> WindowStatus:
+        return await self.inner.status(openid)
+
+    async def reserve(self, openid: str) -> WindowStatus:
+        return await self.inner.reserve(openid)
+
+    async def release(self, openid: str) -> None:
+        await self.inner.release(openid)
+
+    async def mark(self, openid: str, status: WindowStatus) -> None:
+        await self.inner.mark(openid, status)
+
+    async def last_interaction(self, openid: str) -> float | None:
+        return await self.inner.last_interaction(openid)

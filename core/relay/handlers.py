@@ -20,7 +20,7 @@ from core.notices import DELIVERY_FAILURES
 from core.ports import UnitOfWork
 from core.relay import commands as c
 from core.relay import events as ev
-from core.relay import routing
+from core.relay import pending, routing
 from core.relay.masking import Leak, LeakKind, MaskedText, mask, placeholder, sanitize
 from core.relay.model import (
     ALBUM_KINDS,
@@ -627,6 +627,7 @@ COMMAND_HANDLERS: dict[type[Command], Handler] = {
     c.CloseIdleConversations: close_idle_conversations,
     c.GetTranscript: get_transcript,
     c.RaiseSos: raise_sos,
+    **pending.COMMAND_HANDLERS,
 }
 
 EVENT_HANDLERS: dict[type[Event], list[Handler]] = {
@@ -639,4 +640,5 @@ EVENT_HANDLERS: dict[type[Event], list[Handler]] = {
     booking.OrderRejected: [on_order_closed],
     booking.DisputeResolved: [on_order_closed],
     booking.DisputeOpened: [on_dispute_opened],
+    **pending.EVENT_HANDLERS,
 }

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.relay import events as ev
+from core.relay import pending
 from core.relay.model import IN_PERSON_KINDS
 from core.shared.messages import Action, Event, Notice
 
@@ -82,10 +83,10 @@ def _sos(e: ev.SosRaised) -> list[Notice]:
 
 
 def _undelivered(e: ev.RelayUndelivered) -> list[Notice]:
+    if e.failure in pending.WINDOW_FAILURES:
+        return []  # the message waits for the window; `core.relay.pending` tells the sender
     key = {
         "blocked": "notice.relay.undelivered_blocked",
-        "window_closed": "notice.relay.undelivered_window",
-        "quota": "notice.relay.undelivered_window",
     }.get(e.failure, "notice.relay.undelivered")
     return _notice(e, e.sender_id, key, {"number": e.order_number})
 
@@ -97,6 +98,7 @@ BUILDERS: dict[type[Event], Callable[..., list[Notice]]] = {
     ev.ContactLeakMasked: _leak,
     ev.SosRaised: _sos,
     ev.RelayUndelivered: _undelivered,
+    **pending.NOTICE_BUILDERS,
 }
 
 

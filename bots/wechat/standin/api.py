@@ -39,6 +39,11 @@ _CUSTOM_TYPES = frozenset({
     "text", "image", "voice", "video", "music", "news", "mpnews", "msgmenu", "wxcard",
     "miniprogrampage",
 })
+# Template fields by the kind their key names, and the most characters WeChat takes in each
+# (https://developers.weixin.qq.com/doc/offiaccount/Subscription_Messages/api.html).
+_TEMPLATE_FIELD_LIMITS = {"thing": 20, "character_string": 32, "number": 32, "phrase": 5,
+                          "letter": 32, "symbol": 5, "name": 10, "phone_number": 17,
+                          "car_number": 8, "time": 64, "date": 64, "amount": 32}
 _MEDIA_LIMITS = {
     "image": (10 * 1024 * 1024, {".bmp", ".png", ".jpeg", ".jpg", ".gif"}),
     "voice": (2 * 1024 * 1024, {".amr", ".mp3"}),
@@ -53,6 +58,19 @@ def _rid() -> str:
 
 def _error(errcode: int, errmsg: str) -> dict[str, Any]:
     return {"errcode": errcode, "errmsg": f"{errmsg} rid: {_rid()}"}
+
+
+def _check_template_data(data: dict[str, Any]) -> dict[str, Any] | None:
+    """Each field is {"value": text}; a typed field (thing1, character_string2, ...) holds
+    at most as many characters as WeChat allows for its kind."""
+    for key, field_value in data.items():
+        if not isinstance(field_value, dict) or not isinstance(field_value.get("value"), str):
+            return _error(47001, "data format error")
+        kind = key.rstrip("0123456789")
+        limit = _TEMPLATE_FIELD_LIMITS.get(kind)
+        if limit is not None and len(field_value["value"]) > limit:
+            return _error(47003, f"argument invalid! data.{key}.value exceeds length limit")
+    return None
 
 
 @dataclass(frozen=True)
@@ -389,6 +407,8 @@ class WeChatStandIn:
                 error = _error(40037, "invalid template_id")
             elif body["touser"] in self.unsubscribed:
                 error = _error(43004, "require subscribe")
+            else:
+                error = _check_template_data(body.get("data", {}))
         if error is not None:
             return self._answer(request, body, error)
         assert body is not None
