@@ -115,6 +115,7 @@ def bootstrap(
     dependencies = build_dependencies(settings, clock)
     dependencies.update(overrides or {})
     bus = MessageBus(
-        uow_factory, core_handlers.COMMAND_HANDLERS, core_handlers.EVENT_HANDLERS, dependencies
+        uow_factory, core_handlers.COMMAND_HANDLERS, core_handlers.EVENT_HANDLERS, dependencies,
+        read_uow_factory=unit_of_work_factory(engine, clock, read_only=True),
     )
     return Runtime(settings, engine, clock, uow_factory, bus)

@@ -4,6 +4,7 @@ Handlers are plain `async def handler(cmd, uow, **deps)` functions. The bus open
 work, claims the command's idempotency key inside the same transaction, runs the handler,
 commits, and then runs the event handlers for what was committed, each in its own unit of
 work. Handlers never commit: the bus does, so a failed handler leaves nothing behind.
+A `Query` runs on a read-only unit of work: no transaction to commit, nothing claimed.
 
 Dependencies (clock, policies, gateways, ...) are injected by parameter name from the
 mapping given at construction, as in cosmicpython's bootstrap.
@@ -49,8 +50,11 @@ class MessageBus:
         command_handlers: Mapping[type[Command], Handler],
         event_handlers: Mapping[type[Event], list[Handler]],
         dependencies: Mapping[str, Any],
+        read_uow_factory: UnitOfWorkFactory | None = None,
     ) -> None:
         self.uow_factory = uow_factory
+        # Queries run on units of work from here (no write transaction), when given.
+        self.read_uow_factory = read_uow_factory or uow_factory
         self.dependencies = dict(dependencies)
         self.clock: Clock = self.dependencies["clock"]
         self.command_handlers = {
@@ -66,6 +70,10 @@ class MessageBus:
         handler = self.command_handlers.get(type(command))
         if handler is None:
             raise LookupError(f"no handler for {type(command).__name__}")
+        if command.read_only:
+            # A query writes nothing: no idempotency claim, no retry, no events.
+            async with self.read_uow_factory() as uow:
+                return await handler(command, uow)
         result, events = await self._run(handler, command, command.idempotency_key)
         await self._publish(events)
         return result

@@ -1,7 +1,11 @@
 """The SQL unit of work: one connection, one transaction, the outbox written on commit.
 
 Area repositories are listed in `AREA_REPOSITORIES` (attribute name -> class) and bound to
-the transaction's connection when the unit of work opens.
+the transaction's connection on first use.
+
+A read-only unit of work (for queries) opens no write transaction: on PostgreSQL its
+statements run in autocommit (no BEGIN/COMMIT round trips), on SQLite in a deferred
+transaction that does not queue behind writers the way `BEGIN IMMEDIATE` does.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 from core.shared.clock import Clock
 from core.shared.errors import ConcurrencyConflict
 from core.shared.messages import Event
+from storage.db import DEFERRED_OPTION
 from storage.errors import is_retryable
 from storage.repositories import catalog as catalog_repositories
 from storage.repositories.base import SqlRepository
@@ -78,36 +83,45 @@ class SqlUnitOfWork:
     idempotency: SqlIdempotencyKeys
     audit: SqlAuditLog
 
-    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock, *, read_only: bool = False) -> None:
         self.engine = engine
         self.clock = clock
+        self.read_only = read_only
         self._transaction: AsyncTransaction | None = None
         self._tracked: list[Any] = []
         self._emitted: list[Event] = []
         self._committed: list[Event] = []
 
     def __getattr__(self, name: str) -> Any:
-        # Only reached for attributes not set in __aenter__: name the mistake clearly.
+        # Only reached for attributes not set yet: bind an area's repository on first use.
+        factory = AREA_REPOSITORIES.get(name)
+        connection = self.__dict__.get("connection")
+        if factory is not None and connection is not None:
+            repository = factory(connection, self)
+            setattr(self, name, repository)
+            return repository
         raise AttributeError(
             f"unit of work has no repository {name!r} (is its area registered and the "
             "unit of work entered?)"
         )
 
     async def __aenter__(self) -> Self:
-        self.connection = await self.engine.connect()
+        connection = await self.engine.connect()
         try:
-            self._transaction = await self.connection.begin()
+            if self.read_only:
+                await connection.execution_options(**read_only_options(connection.dialect.name))
+            self._transaction = await connection.begin()
         except DBAPIError as exc:
-            await self.connection.close()
-            if is_retryable(exc):
+            await connection.close()
+            if is_retryable(exc) or exc.connection_invalidated:
                 raise ConcurrencyConflict("begin") from exc
             raise
+        self.connection = connection
         self._tracked, self._emitted, self._committed = [], [], []
-        self.outbox = SqlOutbox(self.connection, self)
-        self.idempotency = SqlIdempotencyKeys(self.connection, self)
-        self.audit = SqlAuditLog(self.connection, self)
-        for name, factory in AREA_REPOSITORIES.items():
-            setattr(self, name, factory(self.connection, self))
+        self._committing = False
+        self.outbox = SqlOutbox(connection, self)
+        self.idempotency = SqlIdempotencyKeys(connection, self)
+        self.audit = SqlAuditLog(connection, self)
         return self
 
     async def __aexit__(
@@ -121,7 +135,12 @@ class SqlUnitOfWork:
                 await self._transaction.rollback()
         finally:
             await self.connection.close()
-        if isinstance(exc, DBAPIError) and is_retryable(exc):
+        if isinstance(exc, DBAPIError) and (
+            is_retryable(exc)
+            # A connection found dead (the pool does not ping): safe to run again unless the
+            # commit was under way, when the outcome is unknown.
+            or (exc.connection_invalidated and not self._committing)
+        ):
             raise ConcurrencyConflict("transaction") from exc
 
     def track(self, aggregate: Any) -> None:
@@ -143,9 +162,10 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         assert self._transaction is not None, "commit outside the unit of work"
         events = self._collect_events()
-        now = self.clock.now()
-        for event in events:
-            await self.outbox.add(event, now)
+        if self.read_only and events:
+            raise RuntimeError("a query emitted events: it must be a command")
+        await self.outbox.add_all(events, self.clock.now())
+        self._committing = True
         await self._transaction.commit()
         self._committed = events
 
@@ -158,8 +178,16 @@ class SqlUnitOfWork:
         return list(self._committed)
 
 
-def unit_of_work_factory(engine: AsyncEngine, clock: Clock) -> Callable[[], SqlUnitOfWork]:
+def read_only_options(dialect: str) -> dict[str, Any]:
+    if dialect == "sqlite":
+        return {DEFERRED_OPTION: True}
+    return {"isolation_level": "AUTOCOMMIT"}
+
+
+def unit_of_work_factory(
+    engine: AsyncEngine, clock: Clock, *, read_only: bool = False
+) -> Callable[[], SqlUnitOfWork]:
     def make() -> SqlUnitOfWork:
-        return SqlUnitOfWork(engine, clock)
+        return SqlUnitOfWork(engine, clock, read_only=read_only)
 
     return make

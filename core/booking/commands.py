@@ -8,7 +8,7 @@ from datetime import datetime
 
 from core.booking.model import Place
 from core.booking.states import OrderState
-from core.shared.messages import Command
+from core.shared.messages import Command, Query
 from core.shared.money import Money
 
 
@@ -187,13 +187,13 @@ class DueOrders(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class GetOrder(Command):
+class GetOrder(Query):
     order_id: int | None = None
     number: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
-class ListOrders(Command):
+class ListOrders(Query):
     state: OrderState | None = None
     customer_id: int | None = None
     provider_id: int | None = None
@@ -203,5 +203,5 @@ class ListOrders(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class GetCategoryPolicy(Command):
+class GetCategoryPolicy(Query):
     category_id: int

@@ -14,7 +14,7 @@ from core.catalog.availability import AvailabilityPlan
 from core.catalog.model import OfferDraft, PricingUnit, ProfileDraft, ServiceKind
 from core.catalog.onboarding import ApplicationStatus, Document
 from core.catalog.search import SearchCriteria
-from core.shared.messages import Command
+from core.shared.messages import Command, Query
 
 # --- categories ---
 
@@ -50,7 +50,7 @@ class EditCategory(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ListCategories(Command):
+class ListCategories(Query):
     include_inactive: bool = True
 
 
@@ -80,13 +80,13 @@ class RejectApplication(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ListApplications(Command):
+class ListApplications(Query):
     status: ApplicationStatus | None = ApplicationStatus.PENDING
     limit: int = 50
 
 
 @dataclass(frozen=True, kw_only=True)
-class GetApplication(Command):
+class GetApplication(Query):
     application_id: int
 
 
@@ -94,7 +94,7 @@ class GetApplication(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class GetProvider(Command):
+class GetProvider(Query):
     provider_id: int
 
 
@@ -177,7 +177,7 @@ class EditVenue(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ListVenues(Command):
+class ListVenues(Query):
     pass
 
 
@@ -194,7 +194,7 @@ class RemoveFavourite(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ListFavourites(Command):
+class ListFavourites(Query):
     customer_id: int
 
 
@@ -202,5 +202,5 @@ class ListFavourites(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SearchProviders(Command):
+class SearchProviders(Query):
     criteria: SearchCriteria

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.identity.model import ChannelAccount
-from core.shared.messages import Command
+from core.shared.messages import Command, Query
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,19 +105,19 @@ class UnblockUser(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class GetUser(Command):
+class GetUser(Query):
     user_id: int
 
 
 @dataclass(frozen=True, kw_only=True)
-class GetUserHistory(Command):
+class GetUserHistory(Query):
     """The audited decisions about a user (bans, roles, links, strikes), oldest first."""
 
     user_id: int
 
 
 @dataclass(frozen=True, kw_only=True)
-class ListUsers(Command):
+class ListUsers(Query):
     role: str | None = None
     status: str | None = None
     limit: int = 50

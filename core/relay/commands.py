@@ -13,7 +13,7 @@ from datetime import datetime
 
 from core.relay.masking import render
 from core.relay.model import DeliveryMode, Location, MessageKind, ParticipantRole
-from core.shared.messages import Command
+from core.shared.messages import Command, Query
 
 # -- inbound ------------------------------------------------------------------------------------
 
@@ -70,7 +70,7 @@ class ReportRelayFailed(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ListConversations(Command):
+class ListConversations(Query):
     """The actor's open conversations (for `/chat`), the current one marked."""
 
 
@@ -97,7 +97,7 @@ class CloseIdleConversations(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class GetTranscript(Command):
+class GetTranscript(Query):
     """Every relayed message of an order, for operators and the two parties."""
 
     order_id: int | None = None

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from core.shared.messages import Command
+from core.shared.messages import Command, Query
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,26 +39,26 @@ class ReplyToReview(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ListProviderReviews(Command):
+class ListProviderReviews(Query):
     provider_id: int
     limit: int = 20
     offset: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class GetProviderRating(Command):
+class GetProviderRating(Query):
     provider_id: int
 
 
 @dataclass(frozen=True, kw_only=True)
-class GetCustomerRating(Command):
+class GetCustomerRating(Query):
     """How providers rated this customer (for a provider deciding on an order)."""
 
     customer_id: int
 
 
 @dataclass(frozen=True, kw_only=True)
-class ListPendingReviews(Command):
+class ListPendingReviews(Query):
     """The orders `user_id` has been invited to review and has not yet."""
 
     user_id: int

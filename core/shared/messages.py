@@ -2,7 +2,8 @@
 
 - A `Command` is a request to change something, carrying who acts and an idempotency key
   made at the edge (`tg:{update_id}`, `tg:cb:{callback_query_id}`, `wx:{MsgId}`, a UUID for
-  the CLI). The message bus refuses a key it has already seen.
+  the CLI). The message bus refuses a key it has already seen. A `Query` is a command that
+  only reads.
 - An `Event` is a fact the core recorded. Events are written to the outbox in the same
   transaction as the change, serialised with `to_payload()` and read back by name.
 - A `Notice` is what a person should be told, platform-neutral: a template key, parameters
@@ -26,6 +27,18 @@ from core.shared.money import Money
 class Command:
     actor_id: int | None = None
     idempotency_key: str | None = None
+
+    # A command that only reads (see `Query`).
+    read_only: ClassVar[bool] = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Query(Command):
+    """A command that only reads: the bus runs it on a read-only unit of work (no write
+    transaction, no idempotency claim; on SQLite it does not queue behind writers). Its
+    handler must not write or emit events."""
+
+    read_only: ClassVar[bool] = True
 
 
 _EVENT_TYPES: dict[str, type[Event]] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.shared.messages import Command
+from core.shared.messages import Command, Query
 from core.shared.money import Money
 
 
@@ -71,7 +71,7 @@ class RejectWithdrawal(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ListWithdrawals(Command):
+class ListWithdrawals(Query):
     status: str | None = None
     provider_id: int | None = None
     limit: int = 50
@@ -94,14 +94,14 @@ class ProcessRefunds(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class GetStatement(Command):
+class GetStatement(Query):
     user_id: int
     currency: str | None = None
     limit: int = 50
 
 
 @dataclass(frozen=True, kw_only=True)
-class ListBalances(Command):
+class ListBalances(Query):
     kind: str | None = None
     currency: str | None = None
     include_zero: bool = False

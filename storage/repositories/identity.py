@@ -146,29 +146,37 @@ class SqlUserRepository(SqlRepository):
     async def _load(self, ids: Sequence[int]) -> list[User]:
         wanted = [i for i in ids if i not in self._seen]
         if wanted:
-            rows = (
-                await self.connection.execute(sa.select(users).where(users.c.id.in_(wanted)))
-            ).all()
-            roles: dict[int, set[Role]] = {}
-            for user_id, role in (
+            # One round trip: the user's row repeated per (role, channel account) pair.
+            joined = (
                 await self.connection.execute(
-                    sa.select(user_roles.c.user_id, user_roles.c.role).where(
-                        user_roles.c.user_id.in_(wanted)
+                    sa.select(
+                        users,
+                        user_roles.c.role.label("role_name"),
+                        channel_accounts.c.platform.label("account_platform"),
+                        channel_accounts.c.external_id.label("account_external_id"),
+                        channel_accounts.c.chat_id.label("account_chat_id"),
                     )
+                    .select_from(
+                        users.outerjoin(user_roles, user_roles.c.user_id == users.c.id).outerjoin(
+                            channel_accounts, channel_accounts.c.user_id == users.c.id
+                        )
+                    )
+                    .where(users.c.id.in_(wanted))
+                    .order_by(users.c.id, channel_accounts.c.linked_at, channel_accounts.c.platform)
                 )
-            ).all():
-                roles.setdefault(user_id, set()).add(Role(role))
-            accounts: dict[int, list[ChannelAccount]] = {}
-            for row in (
-                await self.connection.execute(
-                    sa.select(channel_accounts)
-                    .where(channel_accounts.c.user_id.in_(wanted))
-                    .order_by(channel_accounts.c.linked_at, channel_accounts.c.platform)
-                )
-            ).all():
-                accounts.setdefault(row.user_id, []).append(
-                    ChannelAccount(row.platform, row.external_id, row.chat_id)
-                )
+            ).all()
+            rows = list({row.id: row for row in joined}.values())
+            roles: dict[int, set[Role]] = {}
+            accounts: dict[int, dict[tuple[str, str], ChannelAccount]] = {}
+            for row in joined:
+                if row.role_name is not None:
+                    roles.setdefault(row.id, set()).add(Role(row.role_name))
+                if row.account_platform is not None:
+                    accounts.setdefault(row.id, {}).setdefault(
+                        (row.account_platform, row.account_external_id),
+                        ChannelAccount(row.account_platform, row.account_external_id,
+                                       row.account_chat_id),
+                    )
             now = self.uow.clock.now()
             for row in rows:
                 user = User(
@@ -183,7 +191,7 @@ class SqlUserRepository(SqlRepository):
                     strikes=row.strikes,
                     phone_masked=row.phone_masked,
                     phone_verified_at=row.phone_verified_at,
-                    accounts=tuple(accounts.get(row.id, ())),
+                    accounts=tuple(accounts.get(row.id, {}).values()),
                     merged_into=row.merged_into,
                     created_at=row.created_at,
                     version=row.version,

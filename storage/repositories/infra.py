@@ -24,14 +24,22 @@ class SqlOutboxRecord:
 
 class SqlOutbox(SqlRepository):
     async def add(self, event: Event, created_at: datetime) -> None:
-        await self.connection.execute(
-            outbox.insert().values(
-                event_id=event.event_id,
-                event_type=event.type_name(),
-                payload=event.to_payload(),
-                created_at=created_at,
-            )
-        )
+        await self.add_all([event], created_at)
+
+    async def add_all(self, events: Sequence[Event], created_at: datetime) -> None:
+        """One statement for all of a transaction's events (an executemany when several)."""
+        if not events:
+            return
+        rows = [
+            {
+                "event_id": event.event_id,
+                "event_type": event.type_name(),
+                "payload": event.to_payload(),
+                "created_at": created_at,
+            }
+            for event in events
+        ]
+        await self.connection.execute(outbox.insert(), rows if len(rows) > 1 else rows[0])
 
     async def claim_batch(self, limit: int) -> Sequence[SqlOutboxRecord]:
         """Undispatched rows, oldest first; on PostgreSQL other dispatchers skip them."""

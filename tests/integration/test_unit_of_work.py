@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import pytest
 
 from app.bootstrap import Runtime
+from core.identity.commands import GetUser, RegisterFromChannel
+from storage.uow import SqlUnitOfWork
 from core.shared.errors import AlreadyProcessed
 from core.shared.messages import Event
 
@@ -71,3 +74,24 @@ async def test_an_event_with_a_field_called_name_keeps_its_type(runtime: Runtime
         records = await uow.outbox.claim_batch(10)
     assert isinstance(records[0].event, Renamed)
     assert records[0].event.name == "Ann"  # type: ignore[attr-defined]
+
+
+async def test_a_query_is_answered_while_a_writer_holds_its_transaction(runtime: Runtime) -> None:
+    # On SQLite every write transaction takes the database lock up front (BEGIN IMMEDIATE);
+    # a query must not queue behind it, nor see what it has not committed.
+    user = await runtime.bus.handle(RegisterFromChannel(
+        platform="telegram", external_id="501", chat_id="501", display_name="Ann"))
+    async with runtime.uow_factory() as writer:
+        await writer.idempotency.claim("held", runtime.clock.now())
+        found = await asyncio.wait_for(runtime.bus.handle(GetUser(user_id=user.id)), timeout=5)
+        assert found.display_name == "Ann"
+        await writer.commit()
+
+
+async def test_a_read_only_unit_of_work_refuses_to_commit_events(runtime: Runtime) -> None:
+    async with SqlUnitOfWork(runtime.engine, runtime.clock, read_only=True) as uow:
+        uow.emit(SomethingHappened(what="sneaked"))
+        with pytest.raises(RuntimeError, match="query emitted events"):
+            await uow.commit()
+    async with runtime.uow_factory() as uow:
+        assert await uow.outbox.claim_batch(10) == []

@@ -10,7 +10,7 @@ import pytest
 from core.messagebus import MessageBus
 from core.shared.clock import FixedClock
 from core.shared.errors import AlreadyProcessed, ConcurrencyConflict, DomainError
-from core.shared.messages import Command, Event
+from core.shared.messages import Command, Event, Query
 from tests.fakes import FakeUnitOfWork
 
 
@@ -57,6 +57,32 @@ async def test_the_same_idempotency_key_has_one_effect() -> None:
     with pytest.raises(AlreadyProcessed):
         await bus.handle(Greet("ann", idempotency_key="tg:cb:1"))
     assert calls == ["ann"]
+
+
+@dataclass(frozen=True)
+class CountGreetings(Query):
+    name: str
+
+
+async def test_a_query_runs_on_the_read_factory_and_claims_no_key() -> None:
+    opened: list[str] = []
+    stores: dict[str, Any] = {}
+
+    def factory(kind: str) -> Any:
+        def make() -> FakeUnitOfWork:
+            opened.append(kind)
+            return FakeUnitOfWork(stores)
+        return make
+
+    async def count(query: CountGreetings, uow: FakeUnitOfWork) -> int:
+        return len(query.name)
+
+    bus = MessageBus(factory("write"), {CountGreetings: count}, {}, {"clock": FixedClock()},
+                     read_uow_factory=factory("read"))
+    # Asked twice with the same key: a query changes nothing, so both are answered.
+    assert await bus.handle(CountGreetings("ann", idempotency_key="tg:cb:7")) == 3
+    assert await bus.handle(CountGreetings("ann", idempotency_key="tg:cb:7")) == 3
+    assert opened == ["read", "read"]
 
 
 async def test_a_refused_command_leaves_no_events_and_frees_its_key() -> None:
