@@ -31,12 +31,17 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         )
         _configure_sqlite(engine)
         return engine
+    parsed = make_url(url)
+    if parsed.get_driver_name() == "asyncpg" and "prepared_statement_cache_size" not in parsed.query:
+        # The app has a few hundred distinct statements; asyncpg's default of 100 per
+        # connection would keep re-preparing them (a round trip each time).
+        parsed = parsed.update_query_dict({"prepared_statement_cache_size": "500"})
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     # No pre-ping: it costs a round trip on every checkout. A connection found dead is
     # invalidated by SQLAlchemy and the unit of work turns that into a retry (see uow).
     kwargs.setdefault("pool_recycle", 1800)
-    return create_async_engine(url, **kwargs)
+    return create_async_engine(parsed, **kwargs)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
