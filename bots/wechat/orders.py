@@ -54,16 +54,14 @@ PROVIDER_ACTIONS: dict[OrderState, tuple[str, ...]] = {
 async def load(conv: Conversation, order_id: int | None = None, number: str | None = None) -> Order | None:
     """The order if the person is one of its parties (or an operator); None (told) otherwise."""
     try:
-        details = await conv.run(GetOrder(order_id=order_id, number=number))
+        details = await conv.run(GetOrder(order_id=order_id, number=number, actor_id=conv.user_id))
     except DomainError as error:
-        if error.key.startswith("error.order.not_found"):
+        # Someone else's order is "not found" here: a number tells nobody it exists.
+        if error.key.startswith("error.order.not_found") or error.key == "error.order.not_yours":
             conv.tell("wx.order.not_found")
             return None
         raise
     order: Order = details.order
-    if order.party_of(conv.user_id) is None and not conv.actor.is_operator:
-        conv.tell("wx.order.not_found")
-        return None
     return order
 
 
@@ -146,7 +144,7 @@ async def listing(conv: Conversation, side: str, page: int) -> None:
     found = await conv.run(ListOrders(
         customer_id=None if as_provider else conv.user_id,
         provider_id=conv.user_id if as_provider else None,
-        limit=size + 1, offset=(page - 1) * size,
+        limit=size + 1, offset=(page - 1) * size, actor_id=conv.user_id,
     ))
     if not found:
         conv.tell("wx.orders.none" if page == 1 else "wx.browse.no_more")

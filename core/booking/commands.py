@@ -188,12 +188,16 @@ class DueOrders(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class GetOrder(Query):
+    """An order and its history. With `actor_id`, only its parties and operators may read it."""
+
     order_id: int | None = None
     number: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class ListOrders(Query):
+    """With `actor_id`, a person may list only their own orders (filter on themselves)."""
+
     state: OrderState | None = None
     customer_id: int | None = None
     provider_id: int | None = None

@@ -786,20 +786,33 @@ async def due_orders(cmd: c.DueOrders, uow: Any) -> list[int]:
     return list(await uow.orders.due_ids(cmd.now, cmd.limit))
 
 
-async def get_order(cmd: c.GetOrder, uow: Any) -> OrderDetails:
+async def _reader(uow: Any, directory: Directory, actor_id: int | None, parties: tuple[
+        int | None, ...], clock: Clock, number: str) -> None:
+    """Who asks (when the edge says) must be one of the parties or an operator."""
+    if actor_id is None or actor_id in parties:
+        return
+    if not (await directory.acting_user(uow, actor_id, clock.now())).is_operator:
+        raise Forbidden("error.order.not_yours", number=number)
+
+
+async def get_order(cmd: c.GetOrder, uow: Any, clock: Clock, directory: Directory) -> OrderDetails:
     if cmd.order_id is not None:
         order = await uow.orders.get(cmd.order_id)
     elif cmd.number:
         order = await uow.orders.get_by_number(cmd.number.strip().upper())
     else:
         raise DomainError("error.order.not_found", order="")
+    await _reader(uow, directory, cmd.actor_id, (order.customer_id, order.provider_id), clock,
+                  order.number)
     history = await uow.audit.for_entity("order", str(order.id))
     return OrderDetails(order, history)
 
 
-async def list_orders(cmd: c.ListOrders, uow: Any) -> list[Order]:
+async def list_orders(cmd: c.ListOrders, uow: Any, clock: Clock, directory: Directory) -> list[Order]:
     if not 1 <= cmd.limit <= 500 or cmd.offset < 0:
         raise DomainError("error.order.invalid_page", limit=cmd.limit, offset=cmd.offset)
+    # A person lists their own orders (as customer or provider); operators list any.
+    await _reader(uow, directory, cmd.actor_id, (cmd.customer_id, cmd.provider_id), clock, "")
     return list(await uow.orders.list(OrderFilter(
         state=cmd.state, customer_id=cmd.customer_id, provider_id=cmd.provider_id,
         disputed=cmd.disputed, limit=cmd.limit, offset=cmd.offset,

@@ -16,6 +16,7 @@ from tests.integration.booking.conftest import (
     CUSTOMER,
     ERRAND_OFFER,
     ONSITE_OFFER,
+    OPERATOR,
     OTHER_CUSTOMER,
     PROVIDER,
     World,
@@ -277,3 +278,20 @@ async def test_tips_go_to_the_provider_after_delivery(world: World) -> None:
     await world.bus.handle(c.TipOrder(actor_id=CUSTOMER, order_id=order.id,
                                       amount=Money(888, "CNY")))
     assert world.payments.tips == [(order.id, Money(888, "CNY"))]
+
+
+async def test_an_order_is_read_only_by_its_parties_and_operators(world: World) -> None:
+    order = await world.accepted()
+    for reader in (CUSTOMER, PROVIDER, OPERATOR):
+        details = await world.bus.handle(c.GetOrder(order_id=order.id, actor_id=reader))
+        assert details.order.number == order.number
+    with pytest.raises(DomainError) as refused:
+        await world.bus.handle(c.GetOrder(order_id=order.id, actor_id=OTHER_CUSTOMER))
+    assert refused.value.key == "error.order.not_yours"
+    # Listing: one's own orders, or anything for an operator; never someone else's.
+    mine = await world.bus.handle(c.ListOrders(customer_id=CUSTOMER, actor_id=CUSTOMER))
+    assert [o.id for o in mine] == [order.id]
+    assert await world.bus.handle(c.ListOrders(provider_id=PROVIDER, actor_id=OPERATOR))
+    with pytest.raises(DomainError) as refused:
+        await world.bus.handle(c.ListOrders(customer_id=CUSTOMER, actor_id=OTHER_CUSTOMER))
+    assert refused.value.key == "error.order.not_yours"
