@@ -92,19 +92,27 @@ def _positive(amount: Money) -> None:
 
 async def _claim_payment(
     uow: Any, *, gateway: str, payment_ref: str, customer_id: int, amount: Money, purpose: str,
-    order_id: int | None, at: datetime,
+    order_id: int | None, at: datetime, spend_now: bool = False,
 ) -> tuple[Payment, Leg | None]:
     """Lock the payment (gateway, payment_ref), creating its record if the gateway was never
     asked first (the booking area may report a Telegram payment directly), and return the
     top-up leg still to record: None once it is credited. The locked row's status is what
-    makes a payment land once, whichever flow records it."""
+    makes a payment land once, whichever flow records it.
+
+    `spend_now`: the caller holds or spends the money at once, so nobody needs
+    `PaymentReceived`; the payment is marked paid here (a new record is stored paid)."""
     check_method(gateway, amount.currency)
     if gateway == WALLET:
         raise DomainError("error.wallet.unknown_method", method=gateway)
-    payment: Payment = await uow.payments.lock_or_add(Payment(
+    new = Payment(
         gateway=gateway, payment_ref=payment_ref, customer_id=customer_id, purpose=purpose,
         order_id=order_id, amount=amount, created_at=at, is_test=gateway == "sandbox",
-    ))
+    )
+    if spend_now:
+        new.status, new.paid_at = PaymentStatus.PAID, at
+    payment, created = await uow.payments.claim(new)
+    if created:
+        return payment, _top_up(gateway, payment_ref, customer_id, amount, order_id)
     if payment.customer_id != customer_id or payment.amount != amount:
         raise DomainError(
             "error.wallet.payment_mismatch", payment=payment_ref, expected=payment.amount,
@@ -112,7 +120,16 @@ async def _claim_payment(
         )
     if payment.status is PaymentStatus.PAID:
         return payment, None
-    return payment, Leg.posted(
+    if spend_now:
+        payment.mark_paid(at, None, announce=False)
+        await uow.payments.save(payment)
+    return payment, _top_up(gateway, payment_ref, customer_id, amount, order_id)
+
+
+def _top_up(
+    gateway: str, payment_ref: str, customer_id: int, amount: Money, order_id: int | None
+) -> Leg:
+    return Leg.posted(
         AccountRef.gateway(gateway, amount.currency), AccountRef.customer(customer_id, amount.currency),
         amount.amount, Reason.TOP_UP, order_id=order_id,
         data={"payment_ref": payment_ref, "customer_id": customer_id},
@@ -172,23 +189,22 @@ async def pay_order(
         if coupon.currency != amount.currency:
             raise DomainError("error.wallet.currency_mismatch", expected=amount.currency,
                               got=coupon.currency)
-    payment, top_up = None, None
+    top_up = None
     if method != WALLET:
         if not payment_ref:
             raise DomainError("error.wallet.payment_ref_required", method=method)
-        payment, top_up = await _claim_payment(
+        _, top_up = await _claim_payment(
             uow, gateway=method, payment_ref=payment_ref, customer_id=customer_id,
-            amount=amount, purpose="order", order_id=order_id, at=at,
+            amount=amount, purpose="order", order_id=order_id, at=at, spend_now=True,
         )
     journal_id = f"order:{order_id}:hold:{payment_ref or WALLET}"
     fp = fingerprint("pay_order", order=order_id, customer=customer_id, amount=amount,
                      method=method, payment_ref=payment_ref, coupon=coupon)
     session = LedgerSession(uow)
     customer = AccountRef.customer(customer_id, amount.currency)
-    await session.lock(customer)
-    if await session.existing(journal_id, fp) is not None:
+    done, holds = await session.open(journal_id, fp, lock=[customer], holds_of=order_id)
+    if done is not None:
         return
-    holds = await uow.ledger.open_holds(order_id)
     if holds and holds[0].currency != amount.currency:
         raise DomainError("error.wallet.currency_mismatch", expected=holds[0].currency,
                           got=amount.currency)
@@ -200,15 +216,7 @@ async def pay_order(
     if coupon is not None:
         legs.append(Leg.hold(AccountRef.marketing(amount.currency), escrow, coupon.amount,
                              Reason.COUPON, order_id=order_id, data=data))
-    await _paid(uow, payment, top_up, at)
     await session.record(journal_id, "pay_order", fp, legs, at, order_id=order_id)
-
-
-async def _paid(uow: Any, payment: Payment | None, top_up: Leg | None, at: datetime) -> None:
-    if payment is not None and top_up is not None:
-        # The caller holds or spends the money at once: nobody needs PaymentReceived.
-        payment.mark_paid(at, None, announce=False)
-        await uow.payments.save(payment)
 
 
 async def order_held(uow: Any, order_id: int) -> Money | None:
@@ -277,10 +285,10 @@ async def capture_order(
     fp = fingerprint("capture", order=order_id, provider=provider_id, commission=commission_bps,
                      venue=venue_id, venue_share=venue_share_bps)
     session = LedgerSession(uow)
-    await session.lock_owner(AccountKind.ORDER_ESCROW, order_id)
-    if (done := await session.existing(journal_id, fp)) is not None:
+    done, holds = await session.open(journal_id, fp, lock_owner=(AccountKind.ORDER_ESCROW, order_id),
+                                     holds_of=order_id)
+    if done is not None:
         return Split.from_json(done.result)
-    holds: list[Transfer] = await uow.ledger.open_holds(order_id)
     if not holds:
         raise DomainError("error.wallet.nothing_held", order_id=order_id)
     currency = holds[0].currency
@@ -339,10 +347,10 @@ async def release_order(
                      commission=commission_bps, venue=venue_id, venue_share=venue_share_bps,
                      refund_to=refund_to)
     session = LedgerSession(uow)
-    await session.lock_owner(AccountKind.ORDER_ESCROW, order_id)
-    if (done := await session.existing(journal_id, fp)) is not None:
+    done, holds = await session.open(journal_id, fp, lock_owner=(AccountKind.ORDER_ESCROW, order_id),
+                                     holds_of=order_id)
+    if done is not None:
         return Split.from_json(done.result)
-    holds: list[Transfer] = await uow.ledger.open_holds(order_id)
     if not holds:
         raise DomainError("error.wallet.nothing_held", order_id=order_id)
     currency = holds[0].currency
@@ -432,13 +440,13 @@ async def tip_order(
     check_method(method, amount.currency)
     if customer_id == provider_id:
         raise DomainError("error.wallet.tip_self")
-    payment, top_up = None, None
+    top_up = None
     if method != WALLET:
         if not payment_ref:
             raise DomainError("error.wallet.payment_ref_required", method=method)
-        payment, top_up = await _claim_payment(
+        _, top_up = await _claim_payment(
             uow, gateway=method, payment_ref=payment_ref, customer_id=customer_id,
-            amount=amount, purpose="tip", order_id=order_id, at=at,
+            amount=amount, purpose="tip", order_id=order_id, at=at, spend_now=True,
         )
     journal_id = f"order:{order_id}:tip:{payment_ref or WALLET}"
     fp = fingerprint("tip", order=order_id, customer=customer_id, provider=provider_id,
@@ -446,8 +454,8 @@ async def tip_order(
                      commission=commission_bps)
     session = LedgerSession(uow)
     customer = AccountRef.customer(customer_id, amount.currency)
-    await session.lock(customer)
-    if await session.existing(journal_id, fp) is not None:
+    done, _ = await session.open(journal_id, fp, lock=[customer])
+    if done is not None:
         return
     fee = amount.share_bps(commission_bps)
     earned = amount - fee
@@ -459,7 +467,6 @@ async def tip_order(
     if fee.is_positive():
         legs.append(Leg.posted(customer, AccountRef.platform_fees(amount.currency), fee.amount,
                                Reason.TIP, order_id=order_id))
-    await _paid(uow, payment, top_up, at)
     await _earned(uow, provider_id, earned, journal_id, order_id, at)
     await session.record(journal_id, "tip", fp, legs, at, order_id=order_id,
                          result={"provider": earned.amount, "platform": fee.amount})

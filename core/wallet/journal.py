@@ -11,10 +11,15 @@ used by every wallet flow inside the caller's unit of work:
 3. `record(...)` resolves the other accounts, checks every leg (`core.wallet.ledger.apply`)
    and appends the journal, its transfers and the balance changes.
 
+`open(...)` does 1 and 2 (and reads the order's open holds when asked) in one call, which
+the storage answers in one round trip when nothing raced it: the hot flows (paying and
+capturing an order) use it.
+
 Only a leg that makes a guarded account owe more needs that account locked; credits,
 posts and voids never can, so they are applied as increments without a lock. That keeps
 hot accounts (platform fees, gateway clearing) out of the lock queue until the last
-statement of the transaction.
+statement of the transaction, and means the other accounts of a journal are needed by id
+only (`uow.ledger.account_ids`), never by their totals.
 """
 
 from __future__ import annotations
@@ -25,9 +30,9 @@ from datetime import datetime
 from typing import Any
 
 from core.shared.errors import DomainError
-from core.wallet.accounts import Account, AccountKind, AccountRef
+from core.wallet.accounts import Account, AccountKind, AccountRef, flags_for
 from core.wallet.ledger import Delta, Leg, Transfer, TransferKind, apply, transfer_id
-from core.wallet.ports import JournalRecord
+from core.wallet.ports import JournalRecord, Opening
 
 
 class LedgerSession:
@@ -50,9 +55,26 @@ class LedgerSession:
     async def existing(self, journal_id: str, fingerprint: str) -> JournalRecord | None:
         """The journal if this exact request was recorded before; refuse a different one."""
         journal: JournalRecord | None = await self.uow.ledger.journal(journal_id)
-        if journal is not None and journal.fingerprint != fingerprint:
-            raise DomainError("error.wallet.idempotency_conflict", journal=journal_id)
-        return journal
+        return _same_request(journal, journal_id, fingerprint)
+
+    async def open(
+        self,
+        journal_id: str,
+        fingerprint: str,
+        *,
+        lock: Sequence[AccountRef] = (),
+        lock_owner: tuple[AccountKind, int] | None = None,
+        holds_of: int | None = None,
+    ) -> tuple[JournalRecord | None, list[Transfer]]:
+        """`lock` / `lock_owner`, then `existing`, and the open holds of order `holds_of`."""
+        opening: Opening = await self.uow.ledger.open(
+            journal_id, lock=sorted(set(lock) - set(self.locked)), lock_owner=lock_owner,
+            holds_of=holds_of,
+        )
+        for account in opening.locked:
+            self.locked[account.ref] = account
+        journal = _same_request(opening.journal, journal_id, fingerprint)
+        return journal, list(opening.holds or [])
 
     async def record(
         self,
@@ -78,7 +100,15 @@ class LedgerSession:
         accounts: dict[AccountRef, Account] = {r: self.locked[r] for r in refs if r in self.locked}
         missing = [r for r in refs if r not in accounts]
         if missing:
-            accounts.update(await self.uow.ledger.ensure(missing))
+            # Not locked, so only credited or unguarded: `apply` needs their ids and flags,
+            # never their totals.
+            ids: dict[AccountRef, int] = await self.uow.ledger.account_ids(missing)
+            for ref in missing:
+                no_overdraft, no_overcredit = flags_for(ref.kind)
+                accounts[ref] = Account(
+                    id=ids[ref], ref=ref, debits_must_not_exceed_credits=no_overdraft,
+                    credits_must_not_exceed_debits=no_overcredit,
+                )
         transfers = [
             _transfer(journal_id, index, leg, accounts, at) for index, leg in enumerate(legs)
         ]
@@ -99,6 +129,14 @@ class LedgerSession:
             if delta is not None:
                 self.locked[ref] = _with_delta(account, delta)
         return transfers
+
+
+def _same_request(
+    journal: JournalRecord | None, journal_id: str, fingerprint: str
+) -> JournalRecord | None:
+    if journal is not None and journal.fingerprint != fingerprint:
+        raise DomainError("error.wallet.idempotency_conflict", journal=journal_id)
+    return journal
 
 
 def _transfer(

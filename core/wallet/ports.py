@@ -33,6 +33,17 @@ class JournalRecord:
     result: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Opening:
+    """What a flow reads before it records a journal: its locked accounts, the journal if
+    the request was recorded before, and (when asked) the order's open holds, all as seen
+    once the locks are held."""
+
+    locked: list[Account]
+    journal: JournalRecord | None
+    holds: list[Transfer] | None = None
+
+
 class LedgerRepository(Protocol):
     async def lock(self, refs: Iterable[AccountRef]) -> dict[AccountRef, Account]:
         """Get or create the accounts and lock them until the transaction ends."""
@@ -42,8 +53,22 @@ class LedgerRepository(Protocol):
         """Lock the existing accounts of one owner (e.g. an order's escrow, any currency)."""
         ...
 
-    async def ensure(self, refs: Iterable[AccountRef]) -> dict[AccountRef, Account]:
-        """Get or create the accounts without locking them."""
+    async def account_ids(self, refs: Iterable[AccountRef]) -> dict[AccountRef, int]:
+        """Get or create the accounts without locking them; only their ids (which never
+        change) are returned, so the repository may answer from memory."""
+        ...
+
+    async def open(
+        self,
+        journal_id: str,
+        *,
+        lock: Sequence[AccountRef] = (),
+        lock_owner: tuple[AccountKind, int] | None = None,
+        holds_of: int | None = None,
+    ) -> Opening:
+        """Lock `lock` (get-or-create) and the existing accounts of `lock_owner`, then read
+        the journal `journal_id` and, with `holds_of`, that order's open holds. The reads
+        are as fresh as if made after the locks were granted."""
         ...
 
     async def accounts_of(
@@ -79,8 +104,9 @@ class LedgerRepository(Protocol):
 
 class PaymentRepository(Protocol):
     async def add(self, payment: Payment) -> Payment: ...
-    async def lock_or_add(self, payment: Payment) -> Payment:
-        """Get or create (gateway, payment_ref) and lock it until the transaction ends."""
+    async def claim(self, payment: Payment) -> tuple[Payment, bool]:
+        """Store `payment` as it is if (gateway, payment_ref) is new and return it with True;
+        else return the stored one, locked until the transaction ends, with False."""
         ...
 
     async def get(self, gateway: str, payment_ref: str, *, for_update: bool = False) -> Payment | None: ...

@@ -18,11 +18,14 @@ How balances change without lost updates or deadlocks:
 
 from __future__ import annotations
 
+import json
+import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from core.shared.errors import ConcurrencyConflict, NotFound
@@ -39,10 +42,11 @@ from core.wallet.model import (
     Withdrawal,
     WithdrawalStatus,
 )
-from core.wallet.ports import JournalRecord
+from core.wallet.ports import JournalRecord, Opening
 from storage.errors import is_unique_violation
 from storage.repositories.base import SqlRepository
 from storage.tables import wallet as tables
+from storage.tables.base import JSONType, UTCDateTime
 
 accounts = tables.wallet_accounts
 journals = tables.wallet_journals
@@ -113,7 +117,357 @@ def _key_of(row: Any) -> AccountRef:
     return AccountRef(AccountKind(row.kind), row.owner_id, row.currency, row.qualifier)
 
 
+def _wanted_params(refs: Sequence[AccountRef]) -> dict[str, list[Any]]:
+    flags = [flags_for(r.kind) for r in refs]
+    return {
+        "kinds": [r.kind.value for r in refs], "owners": [r.owner_id for r in refs],
+        "qualifiers": [r.qualifier for r in refs], "currencies": [r.currency for r in refs],
+        "no_overdraft": [f[0] for f in flags], "no_overcredit": [f[1] for f in flags],
+    }
+
+
+def _write_params(
+    journal: JournalRecord, new: Sequence[Transfer], changes: Sequence[tuple[int, Delta]],
+    refs: Mapping[int, AccountRef],
+) -> dict[str, Any]:
+    keys = [refs.get(account_id) for account_id, _ in changes]
+    return {
+        "id": journal.id, "operation": journal.operation, "fingerprint": journal.fingerprint,
+        "order_id": journal.order_id, "result": json.dumps(dict(journal.result)),
+        "created_at": journal.created_at,
+        "t_ids": [t.id for t in new], "t_debits": [t.debit_account_id for t in new],
+        "t_credits": [t.credit_account_id for t in new], "t_amounts": [t.amount for t in new],
+        "t_currencies": [t.currency for t in new], "t_kinds": [t.kind.value for t in new],
+        "t_reasons": [t.reason.value for t in new], "t_pendings": [t.pending_id for t in new],
+        "t_orders": [t.order_id for t in new], "t_data": [json.dumps(dict(t.data)) for t in new],
+        "a_ids": [account_id for account_id, _ in changes],
+        "a_dp": [d.debits_pending for _, d in changes],
+        "a_dpo": [d.debits_posted for _, d in changes],
+        "a_cp": [d.credits_pending for _, d in changes],
+        "a_cpo": [d.credits_posted for _, d in changes],
+        "a_kinds": [k.kind.value if k else None for k in keys],
+        "a_owners": [k.owner_id if k else None for k in keys],
+        "a_qualifiers": [k.qualifier if k else None for k in keys],
+        "a_currencies": [k.currency if k else None for k in keys],
+    }
+
+
+def _opened_account(row: Any) -> Account:
+    return Account(
+        id=row.a_id,
+        ref=AccountRef(AccountKind(row.a_kind), row.a_owner_id, row.a_currency, row.a_qualifier),
+        debits_pending=row.a_debits_pending, debits_posted=row.a_debits_posted,
+        credits_pending=row.a_credits_pending, credits_posted=row.a_credits_posted,
+        debits_must_not_exceed_credits=bool(row.a_debits_must_not_exceed_credits),
+        credits_must_not_exceed_debits=bool(row.a_credits_must_not_exceed_debits),
+        version=row.a_version,
+    )
+
+
+def _opened_journal(row: Any) -> JournalRecord:
+    return JournalRecord(
+        id=row.j_id, operation=row.j_operation, fingerprint=row.j_fingerprint,
+        created_at=row.j_created_at, order_id=row.j_order_id, result=row.j_result or {},
+    )
+
+
+def _opened_hold(row: Any) -> tuple[int, Transfer]:
+    return row.t_seq, Transfer(
+        id=row.t_id, journal_id=row.t_journal_id, debit_account_id=row.t_debit_account_id,
+        credit_account_id=row.t_credit_account_id, amount=row.t_amount,
+        currency=row.t_currency, kind=_KINDS[row.t_kind], reason=_REASONS[row.t_reason],
+        created_at=row.t_created_at, pending_id=row.t_pending_id, order_id=row.t_order_id,
+        data=row.t_data or {},
+    )
+
+
+def _key_params(ref: AccountRef | None) -> dict[str, Any]:
+    if ref is None:
+        return {"k_kind": None, "k_owner_id": None, "k_qualifier": None, "k_currency": None}
+    return {"k_kind": ref.kind.value, "k_owner_id": ref.owner_id, "k_qualifier": ref.qualifier,
+            "k_currency": ref.currency}
+
+
+def forget_account_ids(engine: Any) -> None:
+    """Forget the account ids remembered for `engine` (after deleting ledger rows under it,
+    which only tests do)."""
+    _ACCOUNT_IDS.pop(getattr(engine, "sync_engine", engine), None)
+
+
+def _is_foreign_key_violation(exc: IntegrityError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return sqlstate == "23503" or "FOREIGN KEY constraint failed" in str(exc.orig)
+
+
+# -- prebuilt statements ----------------------------------------------------------------------
+# Built once, so each execution is served from SQLAlchemy's compiled cache with no statement
+# construction per call. The PostgreSQL ones pass lists as arrays (`unnest`), so one text
+# serves any number of accounts or legs and is prepared once per connection.
+
+_ACCOUNT_COLUMNS = (
+    "id", "kind", "owner_id", "qualifier", "currency", "debits_pending", "debits_posted",
+    "credits_pending", "credits_posted", "debits_must_not_exceed_credits",
+    "credits_must_not_exceed_debits", "version",
+)
+_JOURNAL_COLUMNS = ("id", "operation", "fingerprint", "order_id", "result", "created_at")
+_TRANSFER_COLUMNS = (
+    "seq", "id", "journal_id", "debit_account_id", "credit_account_id", "amount", "currency",
+    "kind", "reason", "pending_id", "order_id", "data", "created_at",
+)
+# The rows of `open`: part "a" (a locked account, with the version the statement's snapshot
+# saw and whether this statement created it), "j" (the journal), "t" (an open hold).
+_OPENING = (
+    [("part", "VARCHAR")]
+    + [(f"a_{name}", type_) for name, type_ in zip(_ACCOUNT_COLUMNS, (
+        "BIGINT", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT", "BIGINT",
+        "BIGINT", "BOOLEAN", "BOOLEAN", "INTEGER"), strict=True)]
+    + [("a_seen_version", "INTEGER"), ("a_created", "BOOLEAN")]
+    + [(f"j_{name}", type_) for name, type_ in zip(_JOURNAL_COLUMNS, (
+        "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "JSONB", "TIMESTAMP WITH TIME ZONE"),
+        strict=True)]
+    + [(f"t_{name}", type_) for name, type_ in zip(_TRANSFER_COLUMNS, (
+        "BIGINT", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT", "BIGINT", "VARCHAR", "VARCHAR",
+        "VARCHAR", "VARCHAR", "BIGINT", "JSONB", "TIMESTAMP WITH TIME ZONE"), strict=True)]
+)
+
+
+def _opening_select(dialect: str, part: str, values: Mapping[str, str], source: str) -> str:
+    """One branch of the `open` union: `values` by column name, NULL for the rest."""
+    null = (lambda type_: f"CAST(NULL AS {type_})") if dialect == "postgresql" else (
+        lambda type_: "NULL")
+    columns = [f"'{part}' AS part"] + [
+        f"{values[name]} AS {name}" if name in values else f"{null(type_)} AS {name}"
+        for name, type_ in _OPENING[1:]
+    ]
+    return "SELECT " + ", ".join(columns) + " " + source
+
+
+def _opening_reads(dialect: str) -> str:
+    journal = _opening_select(
+        dialect, "j", {f"j_{name}": f"j.{name}" for name in _JOURNAL_COLUMNS},
+        "FROM wallet_journals j WHERE j.id = :journal_id",
+    )
+    holds = _opening_select(
+        dialect, "t", {f"t_{name}": f"t.{name}" for name in _TRANSFER_COLUMNS},
+        "FROM wallet_transfers t WHERE t.order_id = :holds_of AND t.kind = 'pending' "
+        "AND t.reason IN ('hold', 'coupon') "
+        "AND NOT EXISTS (SELECT 1 FROM wallet_transfers r WHERE r.pending_id = t.id)",
+    )
+    return f"{journal} UNION ALL {holds}"
+
+
+def _typed(sql: str) -> Any:
+    text = sa.text(sql)
+    if ":now" in sql:
+        text = text.bindparams(sa.bindparam("now", type_=UTCDateTime()))
+    return text.columns(
+        j_result=JSONType, j_created_at=UTCDateTime(), t_data=JSONType,
+        t_created_at=UTCDateTime(),
+    )
+
+
+_KEY_MATCH = (
+    "{a}.kind = {w}.kind AND {a}.owner_id = {w}.owner_id AND {a}.qualifier = {w}.qualifier "
+    "AND {a}.currency = {w}.currency"
+)
+# Every lock is taken in natural-key order (the order of `AccountRef`, byte-wise), so two
+# transactions locking the same accounts queue instead of deadlocking.
+_LOCK_ORDER = 'kind COLLATE "C", owner_id, currency COLLATE "C", qualifier COLLATE "C"'
+_WANTED = (
+    "wanted AS (SELECT * FROM unnest(CAST(:kinds AS VARCHAR[]), CAST(:owners AS BIGINT[]), "
+    "CAST(:qualifiers AS VARCHAR[]), CAST(:currencies AS VARCHAR[]), "
+    "CAST(:no_overdraft AS BOOLEAN[]), CAST(:no_overcredit AS BOOLEAN[])) "
+    "AS w(kind, owner_id, qualifier, currency, no_overdraft, no_overcredit))"
+)
+_NEW_ACCOUNTS = (
+    "INSERT INTO wallet_accounts (kind, owner_id, qualifier, currency, debits_pending, "
+    "debits_posted, credits_pending, credits_posted, debits_must_not_exceed_credits, "
+    "credits_must_not_exceed_debits, version, created_at) "
+    "SELECT w.kind, w.owner_id, w.qualifier, w.currency, 0, 0, 0, 0, w.no_overdraft, "
+    "w.no_overcredit, 0, CAST(:now AS TIMESTAMP WITH TIME ZONE) FROM wanted w "
+    "WHERE NOT EXISTS (SELECT 1 FROM found f WHERE " + _KEY_MATCH.format(a="f", w="w") + ") "
+    "ORDER BY " + ", ".join(f"w.{part}" for part in _LOCK_ORDER.split(", ")) + " "
+    "ON CONFLICT (kind, owner_id, qualifier, currency) DO NOTHING "
+)
+_ACCOUNT_LIST = ", ".join(_ACCOUNT_COLUMNS)
+_MINE = (
+    "EXISTS (SELECT 1 FROM wanted w WHERE " + _KEY_MATCH.format(a="a", w="w") + ") "
+    "OR (a.kind = :owner_kind AND a.owner_id = :owner_id)"
+)
+
+# PostgreSQL: lock (get-or-create) the wanted accounts and the existing accounts of one
+# owner, and read the journal and the order's open holds, in one round trip. Under READ
+# COMMITTED the journal and holds come from the statement's snapshot, taken before any lock
+# wait, while a locked row is its newest version; `seen` keeps each locked row's version in
+# that snapshot, so the repository can tell when a writer committed in between (the versions
+# differ) and read again (see `SqlLedger.open`).
+_OPEN_PG = _typed(
+    f"WITH {_WANTED}, "
+    f"seen AS (SELECT a.id, a.version FROM wallet_accounts a WHERE {_MINE}), "
+    f"found AS MATERIALIZED (SELECT {_ACCOUNT_LIST} FROM wallet_accounts a WHERE {_MINE} "
+    f"ORDER BY {_LOCK_ORDER} FOR NO KEY UPDATE), "
+    f"created AS ({_NEW_ACCOUNTS} RETURNING {_ACCOUNT_LIST}) "
+    + _opening_select(
+        "postgresql", "a",
+        {**{f"a_{name}": f"f.{name}" for name in _ACCOUNT_COLUMNS},
+         "a_seen_version": "s.version", "a_created": "false"},
+        "FROM found f LEFT JOIN seen s ON s.id = f.id",
+    )
+    + " UNION ALL "
+    + _opening_select(
+        "postgresql", "a",
+        {**{f"a_{name}": f"c.{name}" for name in _ACCOUNT_COLUMNS}, "a_created": "true"},
+        "FROM created c",
+    )
+    + " UNION ALL "
+    + _opening_reads("postgresql")
+)
+_OPEN_READS = {dialect: _typed(_opening_reads(dialect)) for dialect in ("postgresql", "sqlite")}
+
+# PostgreSQL: get or create accounts by natural key, in one round trip; only what the
+# snapshot lacks is inserted (no sequence value spent on accounts that exist).
+_ACCOUNT_IDS_PG = sa.text(
+    f"WITH {_WANTED}, "
+    "found AS (SELECT a.id, a.kind, a.owner_id, a.qualifier, a.currency "
+    f"FROM wallet_accounts a JOIN wanted w ON {_KEY_MATCH.format(a='a', w='w')}), "
+    f"created AS ({_NEW_ACCOUNTS} RETURNING id, kind, owner_id, qualifier, currency) "
+    "SELECT false AS created, f.* FROM found f UNION ALL SELECT true, c.* FROM created c"
+).bindparams(sa.bindparam("now", type_=UTCDateTime()))
+
+# PostgreSQL: a whole journal in one statement: the journal row, its transfers in leg order
+# (so `seq` follows the legs) and every balance change. The accounts to change are locked in
+# id order first (as the earlier per-row updates were), so journals touching the same hot
+# accounts queue instead of deadlocking; a check constraint or unique violation fails the
+# statement as a whole.
+_WRITE_PG = sa.text(
+    "WITH journal AS (INSERT INTO wallet_journals "
+    "(id, operation, fingerprint, order_id, result, created_at) "
+    "VALUES (:id, :operation, :fingerprint, :order_id, CAST(:result AS JSONB), "
+    "CAST(:created_at AS TIMESTAMP WITH TIME ZONE))), "
+    "moved AS (INSERT INTO wallet_transfers (id, journal_id, debit_account_id, "
+    "credit_account_id, amount, currency, kind, reason, pending_id, order_id, data, created_at) "
+    "SELECT t.id, CAST(:id AS VARCHAR), t.debit, t.credit, t.amount, t.currency, t.kind, t.reason, t.pending, "
+    "t.order_id, CAST(t.data AS JSONB), CAST(:created_at AS TIMESTAMP WITH TIME ZONE) "
+    "FROM unnest(CAST(:t_ids AS VARCHAR[]), CAST(:t_debits AS BIGINT[]), "
+    "CAST(:t_credits AS BIGINT[]), CAST(:t_amounts AS BIGINT[]), "
+    "CAST(:t_currencies AS VARCHAR[]), CAST(:t_kinds AS VARCHAR[]), "
+    "CAST(:t_reasons AS VARCHAR[]), CAST(:t_pendings AS VARCHAR[]), "
+    "CAST(:t_orders AS BIGINT[]), CAST(:t_data AS TEXT[])) WITH ORDINALITY "
+    "AS t(id, debit, credit, amount, currency, kind, reason, pending, order_id, data, n) "
+    "ORDER BY t.n), "
+    "locked AS MATERIALIZED (SELECT id FROM wallet_accounts "
+    "WHERE id = ANY(CAST(:a_ids AS BIGINT[])) ORDER BY id FOR NO KEY UPDATE), "
+    "changed AS (UPDATE wallet_accounts a SET "
+    "debits_pending = a.debits_pending + d.dp, debits_posted = a.debits_posted + d.dpo, "
+    "credits_pending = a.credits_pending + d.cp, credits_posted = a.credits_posted + d.cpo, "
+    "version = a.version + 1 "
+    "FROM unnest(CAST(:a_ids AS BIGINT[]), CAST(:a_dp AS BIGINT[]), CAST(:a_dpo AS BIGINT[]), "
+    "CAST(:a_cp AS BIGINT[]), CAST(:a_cpo AS BIGINT[]), CAST(:a_kinds AS VARCHAR[]), "
+    "CAST(:a_owners AS BIGINT[]), CAST(:a_qualifiers AS VARCHAR[]), "
+    "CAST(:a_currencies AS VARCHAR[])) "
+    "AS d(id, dp, dpo, cp, cpo, kind, owner_id, qualifier, currency) "
+    "JOIN locked l ON l.id = d.id "
+    "WHERE a.id = d.id AND (d.kind IS NULL OR (" + _KEY_MATCH.format(a="a", w="d") + ")) "
+    "RETURNING a.id) "
+    "SELECT count(*) FROM changed"
+).bindparams(sa.bindparam("created_at", type_=UTCDateTime()))
+
+# Both databases.
+_JOURNAL = sa.select(journals).where(journals.c.id == sa.bindparam("journal_id"))
+_INSERT_JOURNAL = journals.insert()
+_INSERT_TRANSFERS = transfers.insert()
+_CHANGE_ACCOUNT = (
+    accounts.update()
+    .where(
+        accounts.c.id == sa.bindparam("account_id"),
+        sa.or_(
+            sa.bindparam("k_kind", type_=sa.String) == sa.null(),
+            sa.and_(
+                accounts.c.kind == sa.bindparam("k_kind", type_=sa.String),
+                accounts.c.owner_id == sa.bindparam("k_owner_id", type_=sa.BigInteger),
+                accounts.c.qualifier == sa.bindparam("k_qualifier", type_=sa.String),
+                accounts.c.currency == sa.bindparam("k_currency", type_=sa.String),
+            ),
+        ),
+    )
+    .values(
+        debits_pending=accounts.c.debits_pending + sa.bindparam("d_dp"),
+        debits_posted=accounts.c.debits_posted + sa.bindparam("d_dP"),
+        credits_pending=accounts.c.credits_pending + sa.bindparam("d_cp"),
+        credits_posted=accounts.c.credits_posted + sa.bindparam("d_cP"),
+        version=accounts.c.version + 1,
+    )
+)
+_ACCOUNTS_BY_KEY = sa.select(accounts).where(
+    sa.tuple_(accounts.c.kind, accounts.c.owner_id, accounts.c.qualifier, accounts.c.currency)
+    .in_(sa.bindparam("keys", expanding=True))
+)
+_OWNER_ACCOUNTS = (
+    sa.select(accounts)
+    .where(accounts.c.kind == sa.bindparam("kind"), accounts.c.owner_id == sa.bindparam("owner_id"))
+    .order_by(accounts.c.currency, accounts.c.qualifier)
+)
+_HOLD_RESOLUTION = transfers.alias("resolution")
+_OPEN_HOLDS = (
+    sa.select(transfers)
+    .where(
+        transfers.c.order_id == sa.bindparam("order_id"),
+        transfers.c.kind == TransferKind.PENDING.value,
+        transfers.c.reason.in_(_HOLD_REASONS),
+        ~sa.exists().where(_HOLD_RESOLUTION.c.pending_id == transfers.c.id),
+    )
+    .order_by(transfers.c.seq)
+)
+_BY_DIALECT: dict[str, dict[str, Any]] = {}
+for _dialect, _insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert)):
+    _BY_DIALECT[_dialect] = {
+        # A no-op update: it takes the row lock (PostgreSQL) and makes RETURNING give the
+        # existing row, so get-or-create-and-lock is one round trip.
+        "lock": _insert(accounts).on_conflict_do_update(
+            index_elements=_NATURAL_KEY, set_={"version": accounts.c.version}
+        ).returning(*accounts.c),
+        "create_accounts": _insert(accounts).on_conflict_do_nothing(index_elements=_NATURAL_KEY),
+        "owner_accounts": (
+            _OWNER_ACCOUNTS.with_for_update(key_share=True) if _dialect == "postgresql" else _OWNER_ACCOUNTS
+        ),
+        "claim_payment": _insert(payments).on_conflict_do_nothing(
+            index_elements=["gateway", "payment_ref"]
+        ).returning(*payments.c),
+        "add_earning": _insert(earnings).on_conflict_do_nothing(index_elements=["journal_id"]),
+    }
+_PAYMENT = sa.select(payments).where(
+    payments.c.gateway == sa.bindparam("gateway"),
+    payments.c.payment_ref == sa.bindparam("payment_ref"),
+)
+_LOCK_PAYMENT = {"postgresql": _PAYMENT.with_for_update(key_share=True), "sqlite": _PAYMENT}
+
+# Account ids by natural key, per engine. An account row is never deleted nor re-keyed, so
+# an id once seen committed stays right for the engine's life (tests and benchmarks that
+# empty a database do it before they create the engine). Ids this transaction may have
+# created are not remembered: a rollback (and SQLite's reuse of a rolled-back rowid) would
+# make them wrong.
+_ACCOUNT_IDS: weakref.WeakKeyDictionary[Any, dict[AccountRef, int]] = weakref.WeakKeyDictionary()
+_ACCOUNT_IDS_LIMIT = 100_000
+
+
 class SqlLedger(SqlRepository):
+    def __init__(self, connection: Any, uow: Any) -> None:
+        super().__init__(connection, uow)
+        self._known = _ACCOUNT_IDS.setdefault(connection.sync_engine, {})
+        self._maybe_new: set[int] = set()  # account ids this transaction may have created
+        self._refs: dict[int, AccountRef] = {}  # natural keys of the ids this transaction used
+
+    def _remember(self, ref: AccountRef, account_id: int) -> None:
+        if account_id in self._maybe_new:
+            return
+        if len(self._known) >= _ACCOUNT_IDS_LIMIT:
+            self._known.clear()
+        self._known[ref] = account_id
+
+    @property
+    def _statements(self) -> dict[str, Any]:
+        return _BY_DIALECT[self.dialect]
+
     # -- accounts ------------------------------------------------------------------------
 
     async def lock(self, refs: Iterable[AccountRef]) -> dict[AccountRef, Account]:
@@ -121,58 +475,161 @@ class SqlLedger(SqlRepository):
         if not wanted:
             return {}
         now = self.uow.clock.now()
-        statement = self.insert(accounts).values([_new_account_row(r, now) for r in wanted])
-        # A no-op update: it takes the row lock (PostgreSQL) and makes RETURNING give the
-        # existing row, so get-or-create-and-lock is one round trip.
-        statement = statement.on_conflict_do_update(
-            index_elements=_NATURAL_KEY, set_={"version": accounts.c.version}
-        ).returning(*accounts.c)
-        rows = (await self.connection.execute(statement)).all()
-        return {_key_of(row): _account(row) for row in rows}
+        rows = (
+            await self.connection.execute(
+                self._statements["lock"], [_new_account_row(r, now) for r in wanted]
+            )
+        ).all()
+        found = {_key_of(row): _account(row) for row in rows}
+        for account in found.values():
+            self._maybe_new.add(account.id)
+            self._refs[account.id] = account.ref
+        return found
 
     async def lock_owner(self, kind: AccountKind, owner_id: int) -> list[Account]:
-        query = self.for_update(
-            sa.select(accounts)
-            .where(accounts.c.kind == kind.value, accounts.c.owner_id == owner_id)
-            .order_by(accounts.c.currency, accounts.c.qualifier)
-        )
-        return [_account(row) for row in (await self.connection.execute(query)).all()]
+        rows = (
+            await self.connection.execute(
+                self._statements["owner_accounts"], {"kind": kind.value, "owner_id": owner_id}
+            )
+        ).all()
+        found = [_account(row) for row in rows]
+        for account in found:
+            self._refs[account.id] = account.ref
+        return found
 
     async def _select(self, refs: Sequence[AccountRef]) -> dict[AccountRef, Account]:
-        if len(refs) == 1:
-            ref = refs[0]
-            condition = sa.and_(
-                accounts.c.kind == ref.kind.value, accounts.c.owner_id == ref.owner_id,
-                accounts.c.qualifier == ref.qualifier, accounts.c.currency == ref.currency,
-            )
-        else:
-            condition = sa.tuple_(
-                accounts.c.kind, accounts.c.owner_id, accounts.c.qualifier, accounts.c.currency
-            ).in_([(r.kind.value, r.owner_id, r.qualifier, r.currency) for r in refs])
-        rows = (await self.connection.execute(sa.select(accounts).where(condition))).all()
+        keys = [(r.kind.value, r.owner_id, r.qualifier, r.currency) for r in refs]
+        rows = (await self.connection.execute(_ACCOUNTS_BY_KEY, {"keys": keys})).all()
         return {_key_of(row): _account(row) for row in rows}
 
-    async def ensure(self, refs: Iterable[AccountRef]) -> dict[AccountRef, Account]:
-        wanted = sorted(set(refs))
-        if not wanted:
-            return {}
-        found = await self._select(wanted)
-        missing = [r for r in wanted if r not in found]
+    async def account_ids(self, refs: Iterable[AccountRef]) -> dict[AccountRef, int]:
+        found: dict[AccountRef, int] = {}
+        missing: list[AccountRef] = []
+        for ref in set(refs):
+            account_id = self._known.get(ref)
+            if account_id is None:
+                missing.append(ref)
+            else:
+                found[ref] = account_id
         if missing:
-            now = self.uow.clock.now()
+            await self._look_up(missing, found)
+        for ref, account_id in found.items():
+            self._refs[account_id] = ref
+        return found
+
+    async def _look_up(self, missing: list[AccountRef], found: dict[AccountRef, int]) -> None:
+        missing.sort()
+        if self.dialect == "postgresql":
             rows = (
                 await self.connection.execute(
-                    self.insert(accounts)
-                    .values([_new_account_row(r, now) for r in missing])
-                    .on_conflict_do_nothing(index_elements=_NATURAL_KEY)
-                    .returning(*accounts.c)
+                    _ACCOUNT_IDS_PG, {**_wanted_params(missing), "now": self.uow.clock.now()}
                 )
             ).all()
-            found.update({_key_of(row): _account(row) for row in rows})
+            for row in rows:
+                ref = _key_of(row)
+                found[ref] = row.id
+                if row.created:
+                    self._maybe_new.add(row.id)
+                else:
+                    self._remember(ref, row.id)
             raced = [r for r in missing if r not in found]
-            if raced:  # created by a concurrent transaction between our select and insert
-                found.update(await self._select(raced))
-        return found
+            if raced:  # created by a transaction that committed after this statement began
+                for ref, account in (await self._select(raced)).items():
+                    found[ref] = account.id
+                    self._remember(ref, account.id)
+            return
+        # SQLite: writers are serialized, so read, create what is missing, read that back.
+        existing = await self._select(missing)
+        for ref, account in existing.items():
+            found[ref] = account.id
+            self._remember(ref, account.id)
+        new = [r for r in missing if r not in existing]
+        if new:
+            now = self.uow.clock.now()
+            await self.connection.execute(
+                self._statements["create_accounts"], [_new_account_row(r, now) for r in new]
+            )
+            for ref, account in (await self._select(new)).items():
+                found[ref] = account.id
+                self._maybe_new.add(account.id)
+
+    async def open(
+        self,
+        journal_id: str,
+        *,
+        lock: Sequence[AccountRef] = (),
+        lock_owner: tuple[AccountKind, int] | None = None,
+        holds_of: int | None = None,
+    ) -> Opening:
+        wanted = sorted(set(lock))
+        if self.dialect != "postgresql":
+            # SQLite: the transaction holds the database lock (BEGIN IMMEDIATE), so reads
+            # made after get-or-create are as fresh as they can be.
+            locked = list((await self.lock(wanted)).values()) if wanted else []
+            if lock_owner is not None:
+                locked += await self.lock_owner(*lock_owner)
+            journal, holds = await self._opening_reads(journal_id, holds_of)
+            return Opening(locked, journal, holds if holds_of is not None else None)
+        owner_kind, owner_id = lock_owner if lock_owner is not None else (None, None)
+        rows = (
+            await self.connection.execute(
+                _OPEN_PG,
+                {
+                    **_wanted_params(wanted), "now": self.uow.clock.now(),
+                    "owner_kind": owner_kind.value if owner_kind is not None else None,
+                    "owner_id": owner_id, "journal_id": journal_id, "holds_of": holds_of,
+                },
+            )
+        ).all()
+        locked: list[Account] = []
+        journal: JournalRecord | None = None
+        seen_holds: list[tuple[int, Transfer]] = []
+        # The reads are as fresh as after the locks only if no locked row changed between
+        # the statement's snapshot and its lock, and every wanted account was there.
+        fresh = True
+        for row in rows:
+            if row.part == "a":
+                account = _opened_account(row)
+                locked.append(account)
+                self._refs[account.id] = account.ref
+                if row.a_created:
+                    self._maybe_new.add(account.id)
+                elif row.a_seen_version != account.version:
+                    fresh = False
+            elif row.part == "j":
+                journal = _opened_journal(row)
+            else:
+                seen_holds.append(_opened_hold(row))
+        got = {account.ref for account in locked}
+        if any(ref not in got for ref in wanted):
+            # Created by a transaction that committed after the statement began.
+            locked += (await self.lock([ref for ref in wanted if ref not in got])).values()
+            fresh = False
+        if lock_owner is not None and not any(a.ref.kind is owner_kind for a in locked):
+            fresh = False  # e.g. the owner's first account was created meanwhile
+        if fresh:
+            holds = [hold for _, hold in sorted(seen_holds, key=lambda pair: pair[0])]
+        else:
+            journal, holds = await self._opening_reads(journal_id, holds_of)
+        return Opening(locked, journal, holds if holds_of is not None else None)
+
+    async def _opening_reads(
+        self, journal_id: str, holds_of: int | None
+    ) -> tuple[JournalRecord | None, list[Transfer]]:
+        """The journal and the open holds of order `holds_of`, in one statement."""
+        rows = (
+            await self.connection.execute(
+                _OPEN_READS[self.dialect], {"journal_id": journal_id, "holds_of": holds_of}
+            )
+        ).all()
+        journal: JournalRecord | None = None
+        holds: list[tuple[int, Transfer]] = []
+        for row in rows:
+            if row.part == "j":
+                journal = _opened_journal(row)
+            else:
+                holds.append(_opened_hold(row))
+        return journal, [hold for _, hold in sorted(holds, key=lambda pair: pair[0])]
 
     async def accounts_of(
         self, kinds: Sequence[AccountKind], owner_id: int, currency: str | None = None
@@ -198,9 +655,7 @@ class SqlLedger(SqlRepository):
     # -- journals and transfers ------------------------------------------------------------
 
     async def journal(self, journal_id: str) -> JournalRecord | None:
-        row = (
-            await self.connection.execute(sa.select(journals).where(journals.c.id == journal_id))
-        ).first()
+        row = (await self.connection.execute(_JOURNAL, {"journal_id": journal_id})).first()
         if row is None:
             return None
         return JournalRecord(
@@ -219,18 +674,8 @@ class SqlLedger(SqlRepository):
         return [_transfer(row) for row in rows]
 
     async def open_holds(self, order_id: int) -> list[Transfer]:
-        resolution = transfers.alias("resolution")
-        query = (
-            sa.select(transfers)
-            .where(
-                transfers.c.order_id == order_id,
-                transfers.c.kind == TransferKind.PENDING.value,
-                transfers.c.reason.in_(_HOLD_REASONS),
-                ~sa.exists().where(resolution.c.pending_id == transfers.c.id),
-            )
-            .order_by(transfers.c.seq)
-        )
-        return [_transfer(row) for row in (await self.connection.execute(query)).all()]
+        rows = (await self.connection.execute(_OPEN_HOLDS, {"order_id": order_id})).all()
+        return [_transfer(row) for row in rows]
 
     async def transfers(self, ids: Iterable[str]) -> dict[str, Transfer]:
         wanted = list(ids)
@@ -255,16 +700,26 @@ class SqlLedger(SqlRepository):
     async def write(
         self, journal: JournalRecord, new: Sequence[Transfer], deltas: Mapping[int, Delta]
     ) -> None:
+        changes = sorted(deltas.items())
         try:
+            if self.dialect == "postgresql":
+                changed = (
+                    await self.connection.execute(
+                        _WRITE_PG, _write_params(journal, new, changes, self._refs)
+                    )
+                ).scalar_one()
+                self._check_changed(journal, changes, changed)
+                return
             await self.connection.execute(
-                journals.insert().values(
-                    id=journal.id, operation=journal.operation, fingerprint=journal.fingerprint,
-                    order_id=journal.order_id, result=dict(journal.result),
-                    created_at=journal.created_at,
-                )
+                _INSERT_JOURNAL,
+                {
+                    "id": journal.id, "operation": journal.operation,
+                    "fingerprint": journal.fingerprint, "order_id": journal.order_id,
+                    "result": dict(journal.result), "created_at": journal.created_at,
+                },
             )
             await self.connection.execute(
-                transfers.insert(),
+                _INSERT_TRANSFERS,
                 [
                     {
                         "id": t.id, "journal_id": t.journal_id,
@@ -281,27 +736,31 @@ class SqlLedger(SqlRepository):
             if is_unique_violation(exc):
                 # Somebody recorded this journal or resolved this hold first.
                 raise ConcurrencyConflict("wallet_journal", journal=journal.id) from exc
+            if _is_foreign_key_violation(exc):
+                self._known.clear()  # an account id that does not exist (any more)
             raise
-        if deltas:
-            await self.connection.execute(
-                accounts.update()
-                .where(accounts.c.id == sa.bindparam("account_id"))
-                .values(
-                    debits_pending=accounts.c.debits_pending + sa.bindparam("d_dp"),
-                    debits_posted=accounts.c.debits_posted + sa.bindparam("d_dP"),
-                    credits_pending=accounts.c.credits_pending + sa.bindparam("d_cp"),
-                    credits_posted=accounts.c.credits_posted + sa.bindparam("d_cP"),
-                    version=accounts.c.version + 1,
-                ),
+        if changes:
+            result = await self.connection.execute(
+                _CHANGE_ACCOUNT,
                 [
                     {
                         "account_id": account_id, "d_dp": d.debits_pending,
                         "d_dP": d.debits_posted, "d_cp": d.credits_pending,
-                        "d_cP": d.credits_posted,
+                        "d_cP": d.credits_posted, **_key_params(self._refs.get(account_id)),
                     }
-                    for account_id, d in sorted(deltas.items())
+                    for account_id, d in changes
                 ],
             )
+            self._check_changed(journal, changes, result.rowcount)
+
+    def _check_changed(
+        self, journal: JournalRecord, changes: Sequence[tuple[int, Delta]], changed: int
+    ) -> None:
+        if changed != len(changes):
+            # An account id from memory no longer names that account (its rows were deleted
+            # under a running engine): forget them all; a retry looks them up again.
+            self._known.clear()
+            raise ConcurrencyConflict("wallet_account", journal=journal.id)
 
     async def history(self, account_ids: Sequence[int], limit: int) -> list[Transfer]:
         if not account_ids:
@@ -380,13 +839,12 @@ class SqlLedger(SqlRepository):
 
     async def add_earning(self, earning: Earning) -> None:
         await self.connection.execute(
-            self.insert(earnings)
-            .values(
-                provider_id=earning.provider_id, amount=earning.amount.amount,
-                currency=earning.amount.currency, order_id=earning.order_id,
-                journal_id=earning.journal_id, earned_at=earning.earned_at,
-            )
-            .on_conflict_do_nothing(index_elements=["journal_id"])
+            self._statements["add_earning"],
+            {
+                "provider_id": earning.provider_id, "amount": earning.amount.amount,
+                "currency": earning.amount.currency, "order_id": earning.order_id,
+                "journal_id": earning.journal_id, "earned_at": earning.earned_at,
+            },
         )
 
     async def due_earnings(self, earned_before: datetime, limit: int) -> list[Earning]:
@@ -477,22 +935,33 @@ class SqlPayments(SqlRepository):
         self.uow.track(payment)
         return payment
 
-    async def lock_or_add(self, payment: Payment) -> Payment:
-        """The payment (gateway, payment_ref), created from `payment` if new, row-locked."""
-        statement = self.insert(payments).values(
-            gateway=payment.gateway, payment_ref=payment.payment_ref,
-            customer_id=payment.customer_id, purpose=payment.purpose, order_id=payment.order_id,
-            amount=payment.amount.amount, currency=payment.amount.currency,
-            status=payment.status.value, is_test=payment.is_test,
-            gateway_charge_id=payment.gateway_charge_id, refunded=payment.refunded,
-            created_at=payment.created_at, paid_at=payment.paid_at, version=0,
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=["gateway", "payment_ref"], set_={"version": payments.c.version}
-        ).returning(*payments.c)
-        found = _payment((await self.connection.execute(statement)).one())
+    async def claim(self, payment: Payment) -> tuple[Payment, bool]:
+        """Insert `payment` unless (gateway, payment_ref) exists; else lock the stored one."""
+        row = (
+            await self.connection.execute(
+                _BY_DIALECT[self.dialect]["claim_payment"],
+                {
+                    "gateway": payment.gateway, "payment_ref": payment.payment_ref,
+                    "customer_id": payment.customer_id, "purpose": payment.purpose,
+                    "order_id": payment.order_id, "amount": payment.amount.amount,
+                    "currency": payment.amount.currency, "status": payment.status.value,
+                    "is_test": payment.is_test, "gateway_charge_id": payment.gateway_charge_id,
+                    "refunded": payment.refunded, "created_at": payment.created_at,
+                    "paid_at": payment.paid_at, "version": 0,
+                },
+            )
+        ).first()
+        created = row is not None
+        if row is None:
+            row = (
+                await self.connection.execute(
+                    _LOCK_PAYMENT[self.dialect],
+                    {"gateway": payment.gateway, "payment_ref": payment.payment_ref},
+                )
+            ).one()
+        found = _payment(row)
         self.uow.track(found)
-        return found
+        return found, created
 
     async def get(self, gateway: str, payment_ref: str, *, for_update: bool = False) -> Payment | None:
         query = sa.select(payments).where(

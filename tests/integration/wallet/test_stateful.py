@@ -35,6 +35,7 @@ from core.wallet import api
 from core.wallet import commands as c
 from core.wallet.accounts import EXTERNAL_KINDS, GUARDED_KINDS, AccountKind
 from storage.db import create_engine
+from storage.repositories.wallet import forget_account_ids
 from storage.tables import metadata
 from tests.integration.wallet.conftest import WalletDriver
 
@@ -86,6 +87,8 @@ def test_random_operations_keep_the_ledger_invariants(database_url: str) -> None
         async with engine.begin() as connection:
             for table in reversed(metadata.sorted_tables):
                 await connection.execute(sa.delete(table))
+        # Ledger accounts are never deleted in service; the repository remembers their ids.
+        forget_account_ids(engine)
 
     class LedgerMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
