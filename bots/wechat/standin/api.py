@@ -5,7 +5,8 @@ keeps each user's customer-service window by Tencent's rules (45015 closed, 4504
 validates menus and media like WeChat, takes unified orders and refunds signed with the
 merchant key, and records every call and every message sent to each openid. Tests read
 the records from Python or as JSON under `/_standin/`, and trigger the failure cases
-(expire or revoke tokens, close a window, exhaust a quota) the same two ways.
+(expire or revoke tokens, close a window, exhaust a quota, a passing system error on the
+next sends to one user) the same two ways.
 """
 
 from __future__ import annotations
@@ -160,6 +161,7 @@ class WeChatStandIn:
         self._revoked: set[str] = set()
         self._windows: dict[str, _Window] = {}
         self.unsubscribed: set[str] = set()
+        self._failing: dict[str, int] = {}  # openid -> sends still answered -1
         self.templates: set[str] | None = None  # None: accept any template id
         self.menu: dict[str, Any] | None = None
         self.media: dict[str, Media] = {}
@@ -245,6 +247,11 @@ class WeChatStandIn:
     def close_window(self, openid: str) -> None:
         """As if 48 hours passed since the user last wrote: sends get 45015."""
         self._windows.pop(openid, None)
+
+    def fail_sends(self, openid: str, times: int = 1) -> None:
+        """The next `times` customer-service sends to `openid` get WeChat's -1 (system
+        busy): nothing is delivered and the quota is not spent."""
+        self._failing[openid] = self._failing.get(openid, 0) + times
 
     def exhaust_quota(self, openid: str) -> None:
         """The user's window is open but its sends are used up: sends get 45047."""
@@ -357,6 +364,9 @@ class WeChatStandIn:
             return self._answer(request, body, error)
         assert body is not None
         openid = body["touser"]
+        if self._failing.get(openid):
+            self._failing[openid] -= 1
+            return self._answer(request, body, _error(-1, "system error"))
         window = self._windows.get(openid)
         if window is None or window.expires_at <= self._clock() or openid in self.unsubscribed:
             return self._answer(request, body, _error(
@@ -607,6 +617,8 @@ class WeChatStandIn:
                 self.close_window(openid)
             elif action == "exhaust":
                 self.exhaust_quota(openid)
+            elif action == "fail":
+                self.fail_sends(openid)
             else:
                 return web.json_response({"error": f"unknown action {action!r}"}, status=404)
         return web.json_response({"ok": True})
