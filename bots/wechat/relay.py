@@ -54,6 +54,7 @@ from core.relay.commands import (
 )
 from core.relay.model import DeliveryMode, Location, MessageKind
 from core.relay.pending import (
+    AnyPendingRelays,
     ClaimPendingRelays,
     MarkPendingDelivered,
     PendingRelay,
@@ -260,6 +261,7 @@ class WeChatQueue:
     """Delivers what waited for a WeChat person while their window was closed.
 
     `flush(openid)` runs whenever the person interacts (see `windows.ReopeningWindows`):
+    a read without a write transaction says whether anything waits (almost never); if so
     it claims their queue in one transaction (a second worker, or a repeated event, claims
     nothing while this delivery is under way), sends each message in order through the
     carrier, and reports each one delivered as it goes. At the first refusal or error the
@@ -274,6 +276,8 @@ class WeChatQueue:
 
     async def flush(self, openid: str) -> int:
         """How many waiting messages reached `openid` now."""
+        if not await self.bus.handle(AnyPendingRelays(platform=PLATFORM, chat_id=openid)):
+            return 0
         claimed: tuple[PendingRelay, ...] = await self.bus.handle(
             ClaimPendingRelays(platform=PLATFORM, chat_id=openid))
         for index, item in enumerate(claimed):

@@ -41,7 +41,7 @@ from core.relay.model import (
 )
 from core.shared.clock import Clock
 from core.shared.errors import DomainError, Forbidden, NotFound
-from core.shared.messages import Command, Event, Notice
+from core.shared.messages import Command, Event, Notice, Query
 
 # Only WeChat refuses for these reasons, and only until the person interacts again.
 WINDOW_FAILURES = frozenset({"window_closed", "quota"})
@@ -152,6 +152,10 @@ class PendingRelayRepository(Protocol):
     async def live_of_conversation(self, conversation_id: int, *,
                                    for_update: bool = False) -> list[PendingRelay]: ...
 
+    async def any_live(self, platform: str, chat_id: str) -> bool:
+        """Whether anything is queued or claimed for this address."""
+        ...
+
     async def of_conversation(self, conversation_id: int) -> list[PendingRelay]:
         """Every message that ever waited in this conversation, whatever became of it."""
         ...
@@ -233,6 +237,15 @@ class ClaimPendingRelays(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AnyPendingRelays(Query):
+    """Whether anything waits for (platform, chat_id): the cheap look every interaction
+    takes before claiming (no write transaction, no lock)."""
+
+    platform: str
+    chat_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class MarkPendingDelivered(Command):
     """A claimed message was delivered as `to_message_id`."""
 
@@ -258,7 +271,7 @@ class ExpirePendingRelays(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ListPendingRelays(Command):
+class ListPendingRelays(Query):
     """Every message that waited in an order's chat, for the transcript."""
 
     order_id: int | None = None
@@ -390,6 +403,10 @@ async def claim_pending(cmd: ClaimPendingRelays, uow: UnitOfWork, clock: Clock,
                  for i in ready)
 
 
+async def any_pending(cmd: AnyPendingRelays, uow: UnitOfWork) -> bool:
+    return await uow.relay_pending.any_live(cmd.platform, cmd.chat_id)
+
+
 async def mark_delivered(cmd: MarkPendingDelivered, uow: UnitOfWork, clock: Clock) -> bool:
     """True when this report was news; the pair row lets replies to the copy find the chat."""
     item = await uow.relay_pending.get(cmd.pending_id)
@@ -481,6 +498,7 @@ async def list_pending(cmd: ListPendingRelays, uow: UnitOfWork,
 
 
 COMMAND_HANDLERS: dict[type[Command], Handler] = {
+    AnyPendingRelays: any_pending,
     ClaimPendingRelays: claim_pending,
     MarkPendingDelivered: mark_delivered,
     ReleasePendingRelays: release_pending,

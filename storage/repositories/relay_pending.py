@@ -98,6 +98,14 @@ class SqlPendingRelays(SqlRepository):
             for_update=for_update,
         )
 
+    async def any_live(self, platform: str, chat_id: str) -> bool:
+        found = await self.connection.execute(
+            sa.select(_Q.id)
+            .where(_Q.platform == platform, _Q.chat_id == chat_id, _Q.status.in_(_LIVE))
+            .limit(1)
+        )
+        return found.first() is not None
+
     async def of_conversation(self, conversation_id: int) -> list[PendingRelay]:
         return await self._rows(
             sa.select(relay_pending)

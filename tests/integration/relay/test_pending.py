@@ -11,6 +11,7 @@ from admin_cli.transcripts import transcript_json, transcript_table
 from core.booking.model import Order
 from core.relay import commands as r
 from core.relay.pending import (
+    AnyPendingRelays,
     ClaimPendingRelays,
     ExpirePendingRelays,
     ListPendingRelays,
@@ -71,6 +72,8 @@ async def test_two_workers_claiming_at_once_deliver_each_message_once(
 ) -> None:
     order = await _order(world)
     plans = [await _refused(world, text) for text in ("一", "二", "三")]
+    assert await world.bus.handle(AnyPendingRelays(platform="wechat",
+                                                   chat_id=world.other_provider.chat_id))
     claims = await asyncio.gather(world.bus.handle(_claim(world)), world.bus.handle(_claim(world)))
     winners = [claim for claim in claims if claim]
     assert len(winners) == 1
@@ -80,6 +83,8 @@ async def test_two_workers_claiming_at_once_deliver_each_message_once(
         await world.bus.handle(MarkPendingDelivered(pending_id=item.id,
                                                     to_message_id=f"wx-relay-{index}"))
     assert await world.bus.handle(_claim(world)) == ()
+    assert not await world.bus.handle(AnyPendingRelays(platform="wechat",
+                                                       chat_id=world.other_provider.chat_id))
     transcript = await world.bus.handle(r.GetTranscript(order_id=order.id))
     assert [e.delivered_to for e in transcript.entries] == [(world.other_provider.id,)] * 3
     assert {i.status for i in await _queue(world, order)} == {PendingStatus.DELIVERED}

@@ -18,6 +18,7 @@ from core.relay import handlers, pending
 from core.relay.model import DeliveryMode, MessageKind
 from core.relay.notices import notices_for
 from core.relay.pending import (
+    AnyPendingRelays,
     ClaimPendingRelays,
     ExpirePendingRelays,
     ListPendingRelays,
@@ -66,6 +67,9 @@ class FakePendingRelays:
                                    for_update: bool = False) -> list[PendingRelay]:
         return self._sorted([r for r in self.rows.values()
                              if r.conversation_id == conversation_id and r.status in LIVE])
+
+    async def any_live(self, platform: str, chat_id: str) -> bool:
+        return bool(await self.live_for(platform, chat_id))
 
     async def of_conversation(self, conversation_id: int) -> list[PendingRelay]:
         return self._sorted([r for r in self.rows.values()
@@ -222,6 +226,8 @@ async def test_the_queue_is_claimed_in_order_and_only_once_while_it_is_delivered
 ) -> None:
     await world.accept()
     plans = [await world.refused(text) for text in ("one", "two", "three")]
+    assert await world.bus.handle(AnyPendingRelays(platform="wechat", chat_id=OPENID))
+    assert not await world.bus.handle(AnyPendingRelays(platform="wechat", chat_id="oW-other"))
     claimed = await world.bus.handle(ClaimPendingRelays(platform="wechat", chat_id=OPENID))
     assert [i.relayed_message_id for i in claimed] == [p.relayed_message_id for p in plans]
     # A second worker (or a repeated event) gets nothing while the claim holds.
