@@ -300,7 +300,8 @@ async def queue_undelivered(event: ev.RelayUndelivered, uow: UnitOfWork, clock: 
     message = await uow.relay_messages.get(event.relayed_message_id)
     if message is None:
         return
-    conversation = await uow.conversations.get(event.conversation_id)
+    # Locked, so two refusals queued at once agree on which was first (one template).
+    conversation = await uow.conversations.get(event.conversation_id, for_update=True)
     recipient = await uow.users.get(event.recipient_id)
     chat_id = _address(conversation, recipient.id,
                        [(a.platform, a.chat_id) for a in recipient.accounts])
@@ -312,7 +313,7 @@ async def queue_undelivered(event: ev.RelayUndelivered, uow: UnitOfWork, clock: 
         return
     mode, _ = routing.delivery_mode(message.kind, message.platform, QUEUE_PLATFORM,
                                     message.leak_count)
-    waiting = await uow.relay_pending.live_of_conversation(conversation.id, for_update=True)
+    waiting = await uow.relay_pending.live_of_conversation(conversation.id)
     mine = [w for w in waiting if w.recipient_id == recipient.id]
     added = await uow.relay_pending.add(PendingRelay(
         conversation_id=conversation.id, order_id=conversation.order_id,

@@ -137,3 +137,15 @@ async def test_closing_the_chat_expires_what_still_waits(world: RelayWorld) -> N
     [expired] = await world.events("RelayQueueExpired")
     assert expired.recipient_id == world.other_provider.id  # type: ignore[attr-defined]
     assert await world.bus.handle(_claim(world)) == ()
+
+
+async def test_refusals_reported_at_once_still_tell_the_recipient_once(world: RelayWorld) -> None:
+    await _order(world)
+    plans = [await world.send(world.customer, text) for text in ("一", "二", "三")]
+    await asyncio.gather(*(world.bus.handle(r.ReportRelayFailed(
+        relayed_message_id=plan.relayed_message_id, recipient_user_id=world.other_provider.id,
+        failure="window_closed")) for plan in plans))
+    queued = await world.events("RelayQueued")
+    assert len(queued) == 3
+    assert sum(e.first_for_recipient for e in queued) == 1  # type: ignore[attr-defined]
+    assert sorted(e.queued for e in queued) == [1, 2, 3]  # type: ignore[attr-defined]
