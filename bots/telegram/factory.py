@@ -9,12 +9,15 @@ bus as `bus` and the actor cache as `actor_cache` from the dispatcher's workflow
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
 
 from bots.telegram import errors
 from bots.telegram.dedup import DeduplicationMiddleware, InMemoryDeduplicator, UpdateDeduplicator
@@ -32,16 +35,32 @@ from core.messagebus import MessageBus
 PRODUCTION_API_BASE = "https://api.telegram.org"
 
 
+# aiogram reads every answer as `Response[<the method's result type>]`, a pydantic generic
+# class made on first use and kept by pydantic only weakly: once a garbage collection takes
+# it, the next call builds its validator again (tens of milliseconds). Holding each one here
+# builds it once per process.
+_RESPONSE_TYPES: dict[Any, Any] = {}
+
+
 class BotApiSession(AiohttpSession):
     """aiogram's session; closing it waits for TLS sockets only when there are any.
 
     aiogram pauses 250 ms on close so TLS connections can shut down cleanly; a Bot API
     server on plain HTTP (a self-hosted one on the same host, the local stand-in) has none.
+    Answers are read with response classes built once (see `_RESPONSE_TYPES`).
     """
 
     def __init__(self, api_base: str) -> None:
         super().__init__(api=TelegramAPIServer.from_base(api_base))
         self._tls = api_base.lower().startswith("https:")
+
+    def check_response(
+        self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str
+    ) -> Response[TelegramType]:
+        returning = method.__returning__
+        if returning not in _RESPONSE_TYPES:
+            _RESPONSE_TYPES[returning] = Response[returning]  # type: ignore[valid-type]
+        return super().check_response(bot, method, status_code, content)
 
     async def close(self) -> None:
         if self._tls:

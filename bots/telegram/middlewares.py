@@ -7,9 +7,10 @@ first contact registers the person, with their locale taken from Telegram's
 commands with `actor.user_id` and render in `locale`.
 
 Resolutions are cached per process for `ttl_seconds` so a busy chat does not cost one
-transaction per update just to learn who it is; a handler that changes the user's locale
-puts the changed actor back into `ActorCache`; other workers see the change when their
-entry expires.
+transaction per update just to learn who it is (nor one more for the time zone screens show
+times in); a handler that changes the user's locale puts the changed actor back into
+`ActorCache`; other workers, and changes made elsewhere (a time zone set by an operator),
+are seen when the entry expires.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Actor:
     locale: str
     display_name: str
     telegram_id: int
+    timezone: str | None = None  # the profile's, as of the lookup (None: ask the core)
 
 
 class ActorCache:
@@ -114,4 +116,4 @@ class ActorMiddleware(BaseMiddleware):
                 language_code=telegram_user.language_code,
             )
         )
-        return Actor(user.id, user.locale, user.display_name, telegram_user.id)
+        return Actor(user.id, user.locale, user.display_name, telegram_user.id, user.timezone)

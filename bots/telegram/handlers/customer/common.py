@@ -79,10 +79,14 @@ def no_keyboard() -> ReplyKeyboardRemove:
 
 
 async def zone_of(bus: MessageBus, actor: Actor) -> ZoneInfo:
-    """The time zone the customer reads times in (their profile's, Shanghai if unusable)."""
-    user = await bus.handle(GetUser(user_id=actor.user_id, actor_id=actor.user_id))
+    """The time zone the customer reads times in (their profile's, Shanghai if unusable);
+    the actor lookup already read it, so this asks the core only for an actor made without."""
+    name = actor.timezone
+    if name is None:
+        user = await bus.handle(GetUser(user_id=actor.user_id, actor_id=actor.user_id))
+        name = user.timezone
     try:
-        return ZoneInfo(user.timezone or DEFAULT_ZONE)
+        return ZoneInfo(name or DEFAULT_ZONE)
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo(DEFAULT_ZONE)
 

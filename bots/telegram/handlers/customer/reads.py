@@ -10,8 +10,10 @@ numbers the command will use; the command checks again when it runs.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 from bots.telegram.calendar import bookable_starts
@@ -28,9 +30,21 @@ from core.shared.errors import NotFound
 from core.shared.money import Money
 
 
+# The catalog's categories change when an operator edits them, a few times a year; browsing
+# reads them on nearly every tap. Each bus keeps the active ones for this long.
+CATEGORIES_TTL_SECONDS = 30.0
+_categories: WeakKeyDictionary[MessageBus, tuple[float, dict[int, Category]]] = WeakKeyDictionary()
+
+
 async def categories(bus: MessageBus) -> dict[int, Category]:
-    listed = await bus.handle(ListCategories(include_inactive=False))
-    return {category.id: category for category in listed}
+    """The active categories by id (read again at most every `CATEGORIES_TTL_SECONDS`)."""
+    now = time.monotonic()
+    cached = _categories.get(bus)
+    if cached is None or cached[0] <= now:
+        listed = await bus.handle(ListCategories(include_inactive=False))
+        cached = (now + CATEGORIES_TTL_SECONDS, {category.id: category for category in listed})
+        _categories[bus] = cached
+    return dict(cached[1])
 
 
 async def provider(bus: MessageBus, provider_id: int) -> ProviderDetails:
