@@ -29,7 +29,6 @@ from core.messagebus import MessageBus
 from core.shared.errors import NotFound
 from core.shared.money import Money
 
-
 # The catalog's categories change when an operator edits them, a few times a year; browsing
 # reads them on nearly every tap. Each bus keeps the active ones for this long.
 CATEGORIES_TTL_SECONDS = 30.0
