@@ -18,12 +18,14 @@ from core.identity.policy import IdentityPolicy
 from core.messagebus import MessageBus
 from core.relay.pending import PendingPolicy
 from core.relay.policy import RelayPolicy
+from core.relay.routes import RouteCache
 from core.reviews.policy import ReviewPolicy
 from core.shared.clock import Clock, SystemClock
 from core.wallet.gateways import ManualPayouts, PaymentGateways, SandboxGateway
 from core.wallet.policy import WalletPolicy
 from storage.db import create_engine
 from storage.repositories.identity import FernetCipher, use_cipher
+from storage.repositories.relay import journal_for
 from storage.uow import SqlUnitOfWork, unit_of_work_factory
 
 
@@ -37,6 +39,9 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
+        journal = self.bus.dependencies.get("relay_journal")
+        if journal is not None:
+            await journal.close()  # the relay's last delivered copies
         await self.engine.dispose()
 
 
@@ -113,6 +118,11 @@ def bootstrap(
     use_cipher(engine, FernetCipher(settings.effective_encryption_key))
     uow_factory = unit_of_work_factory(engine, clock)
     dependencies = build_dependencies(settings, clock)
+    # The relay's hot path: routes remembered, transcript and copies written in batches
+    # (PostgreSQL; a remembered route is only as good as the journal's version check).
+    relay_journal = journal_for(engine)
+    dependencies["relay_journal"] = relay_journal
+    dependencies["relay_routes"] = RouteCache() if relay_journal is not None else None
     dependencies.update(overrides or {})
     bus = MessageBus(
         uow_factory, core_handlers.COMMAND_HANDLERS, core_handlers.EVENT_HANDLERS, dependencies,

@@ -28,6 +28,7 @@ import os
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,6 +73,44 @@ class TimedCalls(list[Any]):
             key = (int(call.params["from_chat_id"]), int(call.params["message_id"]))
             self.seen.setdefault(key, time.perf_counter())
         super().append(call)
+
+
+class StatementLog:
+    """SQL statements and transactions the bot issues, counted by the engine's own events:
+    the deterministic cost of a relayed message, whatever the machine's load."""
+
+    def __init__(self, *engines: Any) -> None:
+        self.engines = [engine.sync_engine for engine in engines]
+        self.counting = False
+        self.statements: Counter[str] = Counter()
+        self.commits = 0
+        for engine in self.engines:
+            sa.event.listen(engine, "before_cursor_execute", self._statement)
+            sa.event.listen(engine, "commit", self._commit)
+
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if self.counting:
+            self.statements[statement.lstrip().split(None, 1)[0].upper()] += 1
+
+    def _commit(self, _conn: Any) -> None:
+        if self.counting:
+            self.commits += 1
+
+    def start(self) -> None:
+        self.statements.clear()
+        self.commits = 0
+        self.counting = True
+
+    def per_message(self, messages: int) -> dict[str, float]:
+        self.counting = False
+        per = {kind.lower(): round(n / messages, 2) for kind, n in sorted(self.statements.items())}
+        return {"total": round(sum(self.statements.values()) / messages, 2),
+                "commits": round(self.commits / messages, 2), **per}
+
+    def close(self) -> None:
+        for engine in self.engines:
+            sa.event.remove(engine, "before_cursor_execute", self._statement)
+            sa.event.remove(engine, "commit", self._commit)
 
 
 async def _admin(url: str, statement: str) -> None:
@@ -120,6 +159,9 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         directory.add_category(1, "online_session")
         runtime = bootstrap(settings, clock=clock,
                             overrides={"directory": directory, "payments": FakePayments()})
+        # The units of work's engine, and the relay journal's own (PostgreSQL).
+        journal = runtime.bus.dependencies.get("relay_journal")
+        statements = StatementLog(runtime.engine, *([journal.engine] if journal else []))
         redis = None
         if args.redis_url:
             from redis.asyncio import Redis
@@ -167,6 +209,8 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             await _until(lambda: len(seen) >= 2 * len(pairs), 60)
             await service.relay.drain()
             seen.clear()
+            statements.start()
+            cpu_started = time.process_time()
             total = int(args.rate * args.seconds)
             say(f"relay: {total} messages at {args.rate}/s between {len(pairs)} pairs")
             sent: dict[tuple[int, int], float] = {}
@@ -182,6 +226,9 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
                 sent[(sender.id, int(message["message_id"]))] = time.perf_counter()
             await _until(lambda: all(k in seen for k in sent), 120)
             elapsed = time.perf_counter() - started
+            await service.relay.drain()
+            cpu_ms = (time.process_time() - cpu_started) * 1000 / total
+            sql = statements.per_message(total)
         finally:
             stop.set()
             await task
@@ -190,10 +237,13 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
                 if keys:
                     await redis.delete(*keys)
                 await redis.aclose()
+            statements.close()
             await runtime.close()
     latencies = [(seen[k] - t) * 1000 for k, t in sent.items() if k in seen]
     return {"messages": total, "delivered": len(latencies), "lost": total - len(latencies),
-            "seconds": round(elapsed, 2), "latency_ms": summary(latencies)}
+            "seconds": round(elapsed, 2), "latency_ms": summary(latencies),
+            # Per relayed message, in this process (bot, stand-in and load generator together).
+            "cpu_ms_per_message": round(cpu_ms, 3), "sql_per_message": sql}
 
 
 async def _until(condition: Any, within: float) -> None:

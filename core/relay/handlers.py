@@ -2,7 +2,13 @@
 contacts and striking their senders, the pair table, transcripts, SOS, and the conversation
 lifecycle driven by booking's order events.
 
-Dependencies by parameter name: `clock`, `relay_policy`.
+Dependencies by parameter name: `clock`, `relay_policy`, and for the hot path `relay_routes`
+(a `RouteCache`) and `relay_journal` (a `RelayJournal`). With both, a message that needs no
+write but its transcript row costs no read and no transaction of its own: its route comes
+from the cache, its row goes in with other messages' rows (checked against the
+conversation's version), and its delivered copies are written behind. Leaks, a new address
+or a location take the unit of work as before. Without them (unit tests), everything goes
+through the unit of work.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.booking import events as booking
-from core.identity.guards import acting_user
+from core.identity.guards import acting_user, ensure_can_act
 from core.identity.model import Role, UserStatus
 from core.identity.strikes import record_strike
 from core.messagebus import Handler
@@ -39,6 +45,8 @@ from core.relay.model import (
     parse_kind,
 )
 from core.relay.policy import DEFAULT_RELAY_POLICY, RelayPolicy
+from core.relay.ports import RelayJournal
+from core.relay.routes import Route, RouteCache
 from core.shared.audit import AuditEntry
 from core.shared.clock import Clock
 from core.shared.errors import DomainError, Forbidden, NotFound
@@ -103,8 +111,29 @@ async def _replied_message(uow: UnitOfWork, platform: str, chat_id: str,
     return await uow.relay_messages.original(platform, chat_id, message_id)
 
 
+async def _sender_route(uow: UnitOfWork, user_id: int, now: datetime,
+                        routes: RouteCache | None, *, fresh: bool = False) -> tuple[Route, bool]:
+    """Who sends, and where their messages may go: remembered (True), else read."""
+    if routes is not None and not fresh:
+        remembered = routes.get(user_id)
+        if remembered is not None:
+            ensure_can_act(remembered.user, now)
+            return remembered, True
+    token = routes.begin() if routes is not None else 0
+    user = await acting_user(uow, user_id, now)
+    open_conversations = await uow.conversations.open_for(user_id)
+    selected_id = None
+    if len(open_conversations) > 1:  # the choice only matters among several
+        selected_id = await uow.conversations.selected(user_id)
+    route = Route(user, tuple(open_conversations), selected_id)
+    if routes is not None:
+        routes.put(user_id, route, token)
+    return route, False
+
+
 async def _route(uow: UnitOfWork, cmd: c.RouteInbound, platform: str, chat_id: str,
-                 sender_id: int) -> tuple[Conversation, RelayedMessage | None]:
+                 route: Route) -> tuple[Conversation, RelayedMessage | None]:
+    sender_id = route.user.id
     if cmd.reply_to_message_id is not None:
         reply_ref = check_ref(cmd.reply_to_message_id, "reply_to_message_id")
         assert reply_ref is not None
@@ -121,12 +150,8 @@ async def _route(uow: UnitOfWork, cmd: c.RouteInbound, platform: str, chat_id: s
             conversation = await uow.conversations.get(earlier)
             if routing.usable(conversation, sender_id):
                 return conversation, None
-    open_conversations = await uow.conversations.open_for(sender_id)
-    selected = None
-    if len(open_conversations) > 1:  # the choice only matters among several
-        selected_id = await uow.conversations.selected(sender_id)
-        selected = next((x for x in open_conversations if x.id == selected_id), None)
-    return routing.choose_default(sender_id, selected, open_conversations), None
+    selected = next((x for x in route.conversations if x.id == route.selected_id), None)
+    return routing.choose_default(sender_id, selected, route.conversations), None
 
 
 async def _reply_target(uow: UnitOfWork, replied: RelayedMessage | None, platform: str,
@@ -182,7 +207,7 @@ async def _reach(uow: UnitOfWork, conversation: Conversation, recipient: Partici
 
 async def _punish_leaks(uow: UnitOfWork, conversation: Conversation, sender: Participant,
                         message: RelayedMessage, masked: MaskedText, policy: RelayPolicy,
-                        now: datetime) -> None:
+                        now: datetime, routes: RouteCache | None = None) -> None:
     struck, strikes = 0, None
     if sender.role is not ParticipantRole.OPERATOR:
         earlier = await uow.relay_messages.leak_messages(conversation.id, sender.user_id) - 1
@@ -193,6 +218,8 @@ async def _punish_leaks(uow: UnitOfWork, conversation: Conversation, sender: Par
         strikes = await record_strike(uow, sender.user_id, reason, now)
     if strikes is not None and policy.ban_at_strikes and strikes >= policy.ban_at_strikes:
         await _ban(uow, sender.user_id, strikes, policy, now)
+        if routes is not None:
+            routes.forget_user(sender.user_id)
     uow.emit(ev.ContactLeakMasked(
         conversation_id=conversation.id, order_id=conversation.order_id,
         order_number=conversation.order_number, sender_id=sender.user_id,
@@ -230,7 +257,9 @@ def _masked(kind: MessageKind, text: str | None) -> MaskedText:
 
 
 async def route_inbound(cmd: c.RouteInbound, uow: UnitOfWork, clock: Clock,
-                        relay_policy: RelayPolicy = DEFAULT_RELAY_POLICY) -> c.RelayPlan:
+                        relay_policy: RelayPolicy = DEFAULT_RELAY_POLICY,
+                        relay_routes: RouteCache | None = None,
+                        relay_journal: RelayJournal | None = None) -> c.RelayPlan:
     now = clock.now()
     _sender_matches(cmd)
     platform = check_platform(cmd.platform)
@@ -242,26 +271,54 @@ async def route_inbound(cmd: c.RouteInbound, uow: UnitOfWork, clock: Clock,
     files = _files(cmd.files)
     _check_inbound(cmd, kind, text, files)
     media_group_id = check_ref(cmd.media_group_id, "media_group_id", required=False)
-    sender = await acting_user(uow, cmd.sender_user_id, now)
-    conversation, replied = await _route(uow, cmd, platform, chat_id, sender.id)
-    participant = conversation.sender(sender.id)
     masked = _masked(kind, text)
-    stored = await uow.relay_messages.add(RelayedMessage(
-        conversation_id=conversation.id, order_id=conversation.order_id, sender_id=sender.id,
-        sender_role=participant.role, platform=platform, chat_id=chat_id,
-        message_id=message_id, kind=kind, text=masked.text if masked.text else None,
-        files=files, leak_kinds=masked.kinds, leak_count=masked.count, sent_at=now,
-        media_group_id=media_group_id,
-        location=cmd.location, reply_to_id=replied.id if replied else None,
-    ))
-    if (participant.platform, participant.chat_id, participant.locale) != (
-            platform, chat_id, sender.locale):
-        await uow.conversations.remember_address(conversation.id, sender.id, platform, chat_id,
-                                                 sender.locale)
-    if cmd.location is not None:
-        await uow.conversations.remember_location(conversation.id, sender.id, cmd.location, now)
-    if masked.count:
-        await _punish_leaks(uow, conversation, participant, stored, masked, relay_policy, now)
+    if cmd.reply_to_message_id is not None and relay_journal is not None:
+        await relay_journal.flush()  # the copy answered may still be on its way to storage
+    stored: RelayedMessage | None = None
+    fresh = False
+    while stored is None:
+        route, remembered = await _sender_route(uow, cmd.sender_user_id, now, relay_routes,
+                                                fresh=fresh)
+        sender = route.user
+        conversation, replied = await _route(uow, cmd, platform, chat_id, route)
+        participant = conversation.sender(sender.id)
+        message = RelayedMessage(
+            conversation_id=conversation.id, order_id=conversation.order_id,
+            sender_id=sender.id, sender_role=participant.role, platform=platform,
+            chat_id=chat_id, message_id=message_id, kind=kind,
+            text=masked.text if masked.text else None, files=files, leak_kinds=masked.kinds,
+            leak_count=masked.count, sent_at=now, media_group_id=media_group_id,
+            location=cmd.location, reply_to_id=replied.id if replied else None,
+        )
+        moved = (participant.platform, participant.chat_id, participant.locale) != (
+            platform, chat_id, sender.locale)
+        quiet = not (moved or masked.count or cmd.location is not None)
+        if relay_journal is not None and quiet and not fresh:
+            # Nothing to write but the transcript row: no transaction of our own.
+            stored = await relay_journal.append(message,
+                                                conversation_version=conversation.version)
+            if stored is None:  # the conversation changed elsewhere: read it afresh
+                if relay_routes is not None:
+                    relay_routes.forget_conversation(conversation)
+                fresh = True
+            continue
+        if remembered:
+            fresh = True  # writing in the unit of work: route on what it reads, not memory
+            continue
+        stored = await uow.relay_messages.add(message)
+        if moved:
+            await uow.conversations.remember_address(conversation.id, sender.id, platform,
+                                                     chat_id, sender.locale)
+        if cmd.location is not None:
+            await uow.conversations.remember_location(conversation.id, sender.id, cmd.location,
+                                                      now)
+        if relay_routes is not None and (moved or cmd.location is not None):
+            relay_routes.forget_conversation(conversation)
+        if masked.count:
+            await _punish_leaks(uow, conversation, participant, stored, masked, relay_policy,
+                                now, relay_routes)
+    if relay_routes is not None:
+        relay_routes.remember_message(stored, conversation)
     return c.RelayPlan(
         relayed_message_id=stored.id, conversation_id=conversation.id,
         order_id=conversation.order_id, order_number=conversation.order_number,
@@ -275,9 +332,13 @@ async def route_inbound(cmd: c.RouteInbound, uow: UnitOfWork, clock: Clock,
 
 
 async def route_edit(cmd: c.RouteEdit, uow: UnitOfWork, clock: Clock,
-                     relay_policy: RelayPolicy = DEFAULT_RELAY_POLICY) -> c.EditPlan:
+                     relay_policy: RelayPolicy = DEFAULT_RELAY_POLICY,
+                     relay_routes: RouteCache | None = None,
+                     relay_journal: RelayJournal | None = None) -> c.EditPlan:
     now = clock.now()
     _sender_matches(cmd)
+    if relay_journal is not None:
+        await relay_journal.flush()  # the copies to edit may still be on their way to storage
     platform = check_platform(cmd.platform)
     chat_id = check_ref(cmd.chat_id, "chat_id")
     message_id = check_ref(cmd.message_id, "message_id")
@@ -312,7 +373,8 @@ async def route_edit(cmd: c.RouteEdit, uow: UnitOfWork, clock: Clock,
         ))
         edit_id = edit.id
         if masked.count:
-            await _punish_leaks(uow, conversation, participant, edit, masked, relay_policy, now)
+            await _punish_leaks(uow, conversation, participant, edit, masked, relay_policy, now,
+                                relay_routes)
     targets = []
     for pair in await uow.relay_pairs.by_source(platform, chat_id, message_id):
         recipient = conversation.participant(pair.to_user_id)
@@ -339,24 +401,40 @@ async def _relayed(uow: UnitOfWork, relayed_message_id: int) -> tuple[RelayedMes
     return message, await uow.conversations.get(message.conversation_id)
 
 
-async def record_relayed(cmd: c.RecordRelayed, uow: UnitOfWork, clock: Clock) -> bool:
-    """True when this copy was new; a repeated report changes nothing."""
+async def record_relayed(cmd: c.RecordRelayed, uow: UnitOfWork, clock: Clock,
+                         relay_routes: RouteCache | None = None,
+                         relay_journal: RelayJournal | None = None) -> bool:
+    """True when this copy was new; a repeated report changes nothing.
+
+    With the journal the copy is written behind, and "new" means not reported lately."""
     platform = check_platform(cmd.to_platform)
     chat_id = check_ref(cmd.to_chat_id, "to_chat_id")
     message_id = check_ref(cmd.to_message_id, "to_message_id")
     assert chat_id is not None and message_id is not None
-    message, conversation = await _relayed(uow, cmd.relayed_message_id)
-    if not conversation.ever_took_part(cmd.recipient_user_id):
-        raise Forbidden("error.relay.not_participant", order_number=conversation.order_number)
+    routed = relay_routes.message(cmd.relayed_message_id) if relay_routes is not None else None
+    if routed is not None:  # just routed here: no need to read it back
+        message, took_part = routed.message, routed.took_part
+        order_number = None
+    else:
+        message, conversation = await _relayed(uow, cmd.relayed_message_id)
+        took_part = frozenset(p.user_id for p in conversation.participants)
+        order_number = conversation.order_number
+    if cmd.recipient_user_id not in took_part:
+        if order_number is None:
+            order_number = (await uow.conversations.get(message.conversation_id)).order_number
+        raise Forbidden("error.relay.not_participant", order_number=order_number)
     if cmd.recipient_user_id == message.sender_id:
         raise DomainError("error.relay.copy_to_sender")
-    return await uow.relay_pairs.add(MessagePair(
-        conversation_id=conversation.id, relayed_message_id=message.id,
+    pair = MessagePair(
+        conversation_id=message.conversation_id, relayed_message_id=message.id,
         from_platform=message.platform, from_chat_id=message.chat_id,
         from_message_id=message.message_id, to_user_id=cmd.recipient_user_id,
         to_platform=platform, to_chat_id=chat_id, to_message_id=message_id,
         created_at=clock.now(),
-    ))
+    )
+    if relay_journal is not None:
+        return relay_journal.stage_pair(pair)
+    return await uow.relay_pairs.add(pair)
 
 
 async def report_relay_failed(cmd: c.ReportRelayFailed, uow: UnitOfWork, clock: Clock) -> None:
@@ -413,8 +491,8 @@ async def list_conversations(cmd: c.ListConversations, uow: UnitOfWork,
     return [_summary(x, user_id, selected) for x in open_conversations]
 
 
-async def select_conversation(cmd: c.SelectConversation, uow: UnitOfWork,
-                              clock: Clock) -> c.ConversationSummary:
+async def select_conversation(cmd: c.SelectConversation, uow: UnitOfWork, clock: Clock,
+                              relay_routes: RouteCache | None = None) -> c.ConversationSummary:
     now = clock.now()
     user_id = _actor(cmd)
     await acting_user(uow, user_id, now)
@@ -422,11 +500,13 @@ async def select_conversation(cmd: c.SelectConversation, uow: UnitOfWork,
     conversation.ensure_open()
     conversation.sender(user_id)
     await uow.conversations.select(user_id, conversation.id, now)
+    if relay_routes is not None:
+        relay_routes.forget_user(user_id)
     return _summary(conversation, user_id, conversation.id)
 
 
-async def join_conversation(cmd: c.JoinConversation, uow: UnitOfWork,
-                            clock: Clock) -> c.ConversationSummary:
+async def join_conversation(cmd: c.JoinConversation, uow: UnitOfWork, clock: Clock,
+                            relay_routes: RouteCache | None = None) -> c.ConversationSummary:
     now = clock.now()
     operator_id = _actor(cmd)
     operator = await acting_user(uow, operator_id, now)
@@ -436,13 +516,14 @@ async def join_conversation(cmd: c.JoinConversation, uow: UnitOfWork,
     conversation.join(operator_id, now)
     await uow.conversations.save(conversation)
     await uow.conversations.select(operator_id, conversation.id, now)
+    _forget(relay_routes, conversation)
     await _audit(uow, conversation, "chat_join", operator_id, now,
                  data={"disputed": conversation.disputed})
     return _summary(conversation, operator_id, conversation.id)
 
 
 async def close_idle_conversations(cmd: c.CloseIdleConversations, uow: UnitOfWork,
-                                   clock: Clock) -> int:
+                                   clock: Clock, relay_routes: RouteCache | None = None) -> int:
     """How many conversations this sweep closed."""
     now = cmd.now or clock.now()
     if not 1 <= cmd.limit <= MAX_SWEEP:
@@ -454,6 +535,7 @@ async def close_idle_conversations(cmd: c.CloseIdleConversations, uow: UnitOfWor
             continue  # somebody reopened or closed it meanwhile
         conversation.close(now, "order_ended")
         await uow.conversations.save(conversation)
+        _forget(relay_routes, conversation)
         await _audit(uow, conversation, "chat_close", cmd.actor_id, now, reason="order_ended")
         closed += 1
     return closed
@@ -462,9 +544,12 @@ async def close_idle_conversations(cmd: c.CloseIdleConversations, uow: UnitOfWor
 # --- transcript and SOS ------------------------------------------------------------------------
 
 
-async def get_transcript(cmd: c.GetTranscript, uow: UnitOfWork, clock: Clock) -> c.Transcript:
+async def get_transcript(cmd: c.GetTranscript, uow: UnitOfWork, clock: Clock,
+                         relay_journal: RelayJournal | None = None) -> c.Transcript:
     if (cmd.order_id is None) == (cmd.order_number is None):
         raise DomainError("error.relay.order_required")
+    if relay_journal is not None:
+        await relay_journal.flush()  # who got a copy: the last copies may be on their way
     if cmd.order_id is not None:
         conversation = await _conversation_of(uow, cmd.order_id)
     else:
@@ -555,10 +640,18 @@ async def _service_kind(uow: UnitOfWork, order_id: int) -> str | None:
     return str(order.kind)
 
 
-async def on_order_accepted(event: booking.OrderAccepted, uow: UnitOfWork, clock: Clock) -> None:
+def _forget(routes: RouteCache | None, conversation: Conversation) -> None:
+    if routes is not None:
+        routes.forget_conversation(conversation)
+
+
+async def on_order_accepted(event: booking.OrderAccepted, uow: UnitOfWork, clock: Clock,
+                            relay_routes: RouteCache | None = None) -> None:
     if event.provider_id is None:
         return
     now = clock.now()
+    if relay_routes is not None:  # a new conversation for both (the old provider's is gone)
+        relay_routes.forget_user(event.customer_id, event.provider_id)
     conversation = await uow.conversations.for_order(event.order_id, for_update=True)
     if conversation is None:
         conversation = Conversation.open(
@@ -572,12 +665,13 @@ async def on_order_accepted(event: booking.OrderAccepted, uow: UnitOfWork, clock
         return
     if conversation.provider_accepted(event.provider_id, now):
         await uow.conversations.save(conversation)
+        _forget(relay_routes, conversation)
         await _audit(uow, conversation, "chat_open", None, now,
                      data={"provider_id": event.provider_id})
 
 
 async def on_order_reassigned(event: booking.OrderReassigned, uow: UnitOfWork,
-                              clock: Clock) -> None:
+                              clock: Clock, relay_routes: RouteCache | None = None) -> None:
     conversation = await uow.conversations.for_order(event.order_id, for_update=True)
     if conversation is None or conversation.provider_id is None:
         return
@@ -585,34 +679,41 @@ async def on_order_reassigned(event: booking.OrderReassigned, uow: UnitOfWork,
     was_open = conversation.is_open
     conversation.provider_withdrawn(now)
     await uow.conversations.save(conversation)
+    _forget(relay_routes, conversation)
     if was_open:
         await _audit(uow, conversation, "chat_close", None, now, reason="reassigned")
 
 
-async def _order_ended(order_id: int, at: datetime, uow: UnitOfWork, policy: RelayPolicy) -> None:
+async def _order_ended(order_id: int, at: datetime, uow: UnitOfWork, policy: RelayPolicy,
+                       routes: RouteCache | None) -> None:
     conversation = await uow.conversations.for_order(order_id, for_update=True)
     if conversation is not None and conversation.order_ended(at, policy.close_after):
         await uow.conversations.save(conversation)
+        _forget(routes, conversation)
 
 
 async def on_order_completed(event: booking.OrderCompleted, uow: UnitOfWork, clock: Clock,
-                             relay_policy: RelayPolicy = DEFAULT_RELAY_POLICY) -> None:
-    await _order_ended(event.order_id, event.completed_at, uow, relay_policy)
+                             relay_policy: RelayPolicy = DEFAULT_RELAY_POLICY,
+                             relay_routes: RouteCache | None = None) -> None:
+    await _order_ended(event.order_id, event.completed_at, uow, relay_policy, relay_routes)
 
 
 async def on_order_closed(event: booking.OrderEvent, uow: UnitOfWork, clock: Clock,
-                          relay_policy: RelayPolicy = DEFAULT_RELAY_POLICY) -> None:
+                          relay_policy: RelayPolicy = DEFAULT_RELAY_POLICY,
+                          relay_routes: RouteCache | None = None) -> None:
     """Cancelled, no-show, expired, rejected, or a dispute resolved: the order is over."""
-    await _order_ended(event.order_id, clock.now(), uow, relay_policy)
+    await _order_ended(event.order_id, clock.now(), uow, relay_policy, relay_routes)
 
 
-async def on_dispute_opened(event: booking.DisputeOpened, uow: UnitOfWork, clock: Clock) -> None:
+async def on_dispute_opened(event: booking.DisputeOpened, uow: UnitOfWork, clock: Clock,
+                            relay_routes: RouteCache | None = None) -> None:
     conversation = await uow.conversations.for_order(event.order_id, for_update=True)
     if conversation is None:
         return
     now = clock.now()
     conversation.dispute_opened(now)
     await uow.conversations.save(conversation)
+    _forget(relay_routes, conversation)
     await _audit(uow, conversation, "chat_dispute", None, now)
 
 

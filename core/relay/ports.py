@@ -2,7 +2,8 @@
 current choice), the transcript of relayed messages, and the message-pair table.
 
 Implemented in `storage/repositories/relay.py`; attributes `uow.conversations`,
-`uow.relay_messages` and `uow.relay_pairs`.
+`uow.relay_messages` and `uow.relay_pairs`, and the `RelayJournal` that writes the hot path's
+rows in batches beside the unit of work.
 """
 
 from __future__ import annotations
@@ -97,4 +98,29 @@ class PairRepository(Protocol):
 
     async def recipients_of(self, relayed_message_ids: Sequence[int]) -> dict[int, tuple[int, ...]]:
         """Relayed message id -> the users who got a copy of it."""
+        ...
+
+
+class RelayJournal(Protocol):
+    """Transcript rows and delivered copies written for many messages at once, outside the
+    command's unit of work (dependency `relay_journal`; none on SQLite, where the unit of
+    work writes them itself).
+
+    A routed message is stored before it is delivered (`append` waits for its row), so the
+    transcript never lacks a message somebody received. Delivered copies are written behind,
+    a few milliseconds later in one batch: read `flush` first wherever pairs are looked up.
+    """
+
+    async def append(self, message: RelayedMessage, *,
+                     conversation_version: int) -> RelayedMessage | None:
+        """Store the message with its id; None (nothing stored) when its conversation is no
+        longer at `conversation_version`: somebody changed it since it was read."""
+        ...
+
+    def stage_pair(self, pair: MessagePair) -> bool:
+        """Record a delivered copy soon; False when this copy was reported lately already."""
+        ...
+
+    async def flush(self) -> None:
+        """Write every staged copy now."""
         ...

@@ -5,16 +5,24 @@ A conversation is saved version-checked with its participants' membership; a par
 address and last location have their own small writes, so two people talking at once never
 conflict over a conversation row. Pairs are inserted with ON CONFLICT DO NOTHING on
 (from chat, from message, to chat): reporting a delivered copy twice records it once.
+
+`SqlRelayJournal` writes the hot path's rows beside the units of work, for many messages at
+once: see its docstring.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.relay.model import (
     Conversation,
@@ -27,6 +35,7 @@ from core.relay.model import (
     RelayedMessage,
 )
 from core.shared.errors import NotFound
+from storage.db import create_engine
 from storage.repositories.base import SqlRepository
 from storage.tables.relay import (
     relay_conversations,
@@ -35,6 +44,8 @@ from storage.tables.relay import (
     relay_participants,
     relay_selections,
 )
+
+log = logging.getLogger(__name__)
 
 _C = relay_conversations.c
 _P = relay_participants.c
@@ -221,22 +232,25 @@ def _message_from(row: Any) -> RelayedMessage:
     )
 
 
+def _message_values(message: RelayedMessage) -> dict[str, Any]:
+    return {
+        "conversation_id": message.conversation_id, "order_id": message.order_id,
+        "sender_id": message.sender_id, "sender_role": message.sender_role.value,
+        "platform": message.platform, "chat_id": message.chat_id,
+        "message_id": message.message_id, "kind": message.kind.value, "text": message.text,
+        "files": list(message.files), "leak_kinds": list(message.leak_kinds),
+        "leak_count": message.leak_count, "media_group_id": message.media_group_id,
+        "latitude": message.location.latitude if message.location else None,
+        "longitude": message.location.longitude if message.location else None,
+        "reply_to_id": message.reply_to_id, "edit_of": message.edit_of,
+        "sent_at": message.sent_at,
+    }
+
+
 class SqlTranscript(SqlRepository):
     async def add(self, message: RelayedMessage) -> RelayedMessage:
         result = await self.connection.execute(
-            relay_messages.insert().values(
-                conversation_id=message.conversation_id, order_id=message.order_id,
-                sender_id=message.sender_id, sender_role=message.sender_role.value,
-                platform=message.platform, chat_id=message.chat_id,
-                message_id=message.message_id, kind=message.kind.value, text=message.text,
-                files=list(message.files), leak_kinds=list(message.leak_kinds),
-                leak_count=message.leak_count,
-                media_group_id=message.media_group_id,
-                latitude=message.location.latitude if message.location else None,
-                longitude=message.location.longitude if message.location else None,
-                reply_to_id=message.reply_to_id, edit_of=message.edit_of,
-                sent_at=message.sent_at,
-            )
+            relay_messages.insert().values(**_message_values(message))
         )
         return dataclasses.replace(message, id=int(result.inserted_primary_key[0]))
 
@@ -312,14 +326,15 @@ def _pair_from(row: Any) -> MessagePair:
     )
 
 
+_PAIR_KEY = ["from_platform", "from_chat_id", "from_message_id", "to_platform", "to_chat_id"]
+
+
 class SqlPairs(SqlRepository):
     async def add(self, pair: MessagePair) -> bool:
         result = await self.connection.execute(
             self.insert(relay_pairs)
             .values(**dataclasses.asdict(pair))
-            .on_conflict_do_nothing(index_elements=["from_platform", "from_chat_id",
-                                                    "from_message_id", "to_platform",
-                                                    "to_chat_id"])
+            .on_conflict_do_nothing(index_elements=_PAIR_KEY)
         )
         return bool(result.rowcount == 1)
 
@@ -372,6 +387,207 @@ class SqlPairs(SqlRepository):
                 if user_id not in users:
                     users.append(int(user_id))
         return {k: tuple(v) for k, v in found.items()}
+
+
+# --- the hot path's writes, batched ---------------------------------------------------------
+
+_MESSAGE_COLUMNS = [c.name for c in relay_messages.c if c.name != "id"]
+_MESSAGE_KEY = (_M.id, _M.platform, _M.chat_id, _M.message_id)
+
+
+class SqlRelayJournal:
+    """The relay's hot-path writes, many messages per statement, on an engine of its own
+    (PostgreSQL in autocommit: one round trip per statement, none for BEGIN and COMMIT; its
+    own small pool, so it never waits for a connection behind the units of work that wait
+    for it).
+
+    - `append` is a group commit: messages routed while a write is under way go together in
+      the next one, as one INSERT … SELECT … WHERE the conversation is still at the version
+      their route was read at. A message whose conversation moved on is not stored (None).
+    - `stage_pair` is write-behind: copies go in one INSERT … ON CONFLICT DO NOTHING
+      `pair_delay` seconds after the first waiting one (or at `max_pairs`, or on `flush`).
+      A failed write keeps them for the next attempt; `close` writes what is left.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, pair_delay: float = 0.05,
+                 max_pairs: int = 500, retry_delay: float = 1.0,
+                 remembered_pairs: int = 20_000) -> None:
+        self.engine = engine
+        self.pair_delay = pair_delay
+        self.max_pairs = max_pairs
+        self.retry_delay = retry_delay
+        self._remembered_pairs = remembered_pairs
+        self._messages: list[tuple[RelayedMessage, int, asyncio.Future[RelayedMessage | None]]] = []
+        self._pairs: list[dict[str, Any]] = []
+        self._pairs_due = False
+        self._recent_pairs: OrderedDict[tuple[str, ...], None] = OrderedDict()
+        self._writer: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self.writes = 0  # statements issued, for benchmarks
+
+    @property
+    def _dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def append(self, message: RelayedMessage, *,
+                     conversation_version: int) -> RelayedMessage | None:
+        future: asyncio.Future[RelayedMessage | None] = (
+            asyncio.get_running_loop().create_future())
+        self._messages.append((message, conversation_version, future))
+        self._kick()
+        return await future
+
+    def stage_pair(self, pair: MessagePair) -> bool:
+        key = (pair.from_platform, pair.from_chat_id, pair.from_message_id, pair.to_platform,
+               pair.to_chat_id)
+        if key in self._recent_pairs:
+            return False
+        self._recent_pairs[key] = None
+        while len(self._recent_pairs) > self._remembered_pairs:
+            self._recent_pairs.popitem(last=False)
+        self._pairs.append(dataclasses.asdict(pair))
+        if len(self._pairs) >= self.max_pairs:
+            self._pairs_due = True
+            self._kick()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.pair_delay, self._pairs_timer)
+        return True
+
+    async def flush(self) -> None:
+        if self._pairs:
+            self._pairs_due = True
+        if self._messages or self._pairs:
+            self._kick()
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+
+    async def close(self) -> None:
+        """Write what waits, then let go of the connection."""
+        await self.flush()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pairs:
+            log.error("relay journal closing with %d delivered copies unwritten", len(self._pairs))
+        await self.engine.dispose()
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _pairs_timer(self) -> None:
+        self._timer = None
+        self._pairs_due = True
+        self._kick()
+
+    def _kick(self) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
+        while True:
+            messages, self._messages = self._messages, []
+            pairs: list[dict[str, Any]] = []
+            if self._pairs_due:
+                pairs, self._pairs, self._pairs_due = self._pairs, [], False
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+            if not messages and not pairs:
+                return
+            if messages:
+                await self._write_messages(messages)
+            if pairs:
+                await self._write_pairs(pairs)
+
+    async def _write_messages(
+        self, messages: list[tuple[RelayedMessage, int, asyncio.Future[RelayedMessage | None]]],
+    ) -> None:
+        rows: list[Any] = []
+        try:
+            async with self.engine.connect() as connection:
+                for start in range(0, len(messages), _MAX_MESSAGES_PER_INSERT):
+                    chunk = messages[start:start + _MAX_MESSAGES_PER_INSERT]
+                    statement, params = _insert_checked(chunk)
+                    rows.extend((await connection.execute(statement, params)).all())
+                    self.writes += 1
+                await connection.commit()
+        except Exception as error:
+            for _, _, future in messages:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        ids: dict[tuple[str, str, str], list[int]] = {}
+        for row in sorted(rows, key=lambda r: r.id):
+            ids.setdefault((row.platform, row.chat_id, row.message_id), []).append(int(row.id))
+        for message, _, future in messages:
+            found = ids.get((message.platform, message.chat_id, message.message_id))
+            stored = dataclasses.replace(message, id=found.pop(0)) if found else None
+            if not future.done():
+                future.set_result(stored)
+
+    async def _write_pairs(self, pairs: list[dict[str, Any]]) -> None:
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        try:
+            async with self.engine.connect() as connection:
+                # executemany of one prepared INSERT: the driver sends the rows together.
+                await connection.execute(
+                    insert(relay_pairs).on_conflict_do_nothing(index_elements=_PAIR_KEY), pairs
+                )
+                await connection.commit()
+            self.writes += 1
+        except Exception:
+            log.exception("writing %d delivered copies failed; trying again in %.0f s",
+                          len(pairs), self.retry_delay)
+            self._pairs[:0] = pairs
+            if self._timer is None:
+                self._timer = asyncio.get_running_loop().call_later(self.retry_delay,
+                                                                    self._pairs_timer)
+
+
+def journal_for(engine: AsyncEngine) -> SqlRelayJournal | None:
+    """A journal for the database of `engine`, on a connection of its own. None on SQLite:
+    there a unit of work holds the one write lock while it routes, so writes beside it would
+    wait for it; the unit of work writes the rows itself."""
+    if engine.dialect.name != "postgresql":
+        return None
+    own = create_engine(engine.url.render_as_string(hide_password=False), pool_size=1,
+                        max_overflow=1, isolation_level="AUTOCOMMIT")
+    return SqlRelayJournal(own)
+
+
+_MAX_MESSAGES_PER_INSERT = 32
+_CHECKED_INSERTS: dict[int, sa.Insert] = {}
+
+
+def _checked_insert(rows: int) -> sa.Insert:
+    """`INSERT … SELECT :values WHERE EXISTS (conversation at :version) UNION ALL …` for
+    `rows` messages, built once per size so that compiling it is a cache hit."""
+    statement = _CHECKED_INSERTS.get(rows)
+    if statement is None:
+        selects = [
+            sa.select(*[sa.bindparam(f"{name}_{n}", type_=relay_messages.c[name].type).label(name)
+                        for name in _MESSAGE_COLUMNS])
+            .where(sa.exists().where(_C.id == sa.bindparam(f"conversation_id_{n}"),
+                                     _C.version == sa.bindparam(f"version_{n}")))
+            for n in range(rows)
+        ]
+        source = selects[0] if rows == 1 else sa.union_all(*selects)
+        statement = (relay_messages.insert().from_select(_MESSAGE_COLUMNS, source)
+                     .returning(*_MESSAGE_KEY))
+        _CHECKED_INSERTS[rows] = statement
+    return statement
+
+
+def _insert_checked(
+    messages: Sequence[tuple[RelayedMessage, int, Any]],
+) -> tuple[sa.Insert, dict[str, Any]]:
+    """The insert for these messages, each row only while its conversation is at the version
+    its route was read at, and its parameters."""
+    params: dict[str, Any] = {}
+    for n, (message, version, _) in enumerate(messages):
+        for name, value in _message_values(message).items():
+            params[f"{name}_{n}"] = value
+        params[f"version_{n}"] = version
+    return _checked_insert(len(messages)), params
 
 
 REPOSITORIES = {

@@ -393,16 +393,14 @@ class RelayCourier:
 
     async def _record(self, relayed_message_id: int, target: RelayTarget | EditTarget,
                       ids: Sequence[str]) -> None:
+        # No idempotency key: the pair table is unique on the copy, so a repeated report
+        # records nothing, and a key would cost a row per copy.
         for to_message_id in ids:
-            try:
-                await self.bus.handle(RecordRelayed(
-                    relayed_message_id=relayed_message_id, recipient_user_id=target.user_id,
-                    to_platform=target.platform, to_chat_id=target.chat_id,
-                    to_message_id=to_message_id,
-                    idempotency_key=f"relay:{target.platform}:{target.chat_id}:{to_message_id}",
-                ))
-            except AlreadyProcessed:
-                pass
+            await self.bus.handle(RecordRelayed(
+                relayed_message_id=relayed_message_id, recipient_user_id=target.user_id,
+                to_platform=target.platform, to_chat_id=target.chat_id,
+                to_message_id=to_message_id,
+            ))
 
     async def _failed(self, relayed_message_id: int, user_id: int, failure: str) -> None:
         try:
@@ -490,19 +488,21 @@ def router() -> Router:
         return found
 
     async def on_message(message: Message, actor: Actor, locale: str, bus: MessageBus,
-                         bot: Bot, event_update: Update, **data: Any) -> None:
+                         bot: Bot, **data: Any) -> None:
         inbound = read_message(message)
         if inbound is None:
             await message.answer(gettext("relay_tx.unsupported", locale))
             return
         reply = message.reply_to_message
+        # No idempotency key: the dedup middleware already drops a repeated update_id, and
+        # routing writes nothing but the transcript row (leaks and strikes go in one
+        # transaction with it), so a key would only cost a write per message.
         command = RouteInbound(
             sender_user_id=actor.user_id, platform=PLATFORM, chat_id=str(message.chat.id),
             message_id=str(message.message_id), kind=inbound.kind, text=inbound.text,
             files=inbound.files, location=inbound.location,
             reply_to_message_id=str(reply.message_id) if reply else None,
-            media_group_id=message.media_group_id,
-            actor_id=actor.user_id, idempotency_key=f"tg:{event_update.update_id}",
+            media_group_id=message.media_group_id, actor_id=actor.user_id,
         )
         try:
             plan: RelayPlan = await bus.handle(command)
@@ -534,11 +534,21 @@ def router() -> Router:
     relay.callback_query.register(on_sos_button, ActionCallback.filter(F.kind == "relay.sos"))
     relay.callback_query.register(on_transcript,
                                   ActionCallback.filter(F.kind == "relay.transcript"))
-    relay.message.register(on_message, F.chat.type == "private", StateFilter(None),
-                           ~F.text.startswith("/"), ~F.successful_payment,
-                           ~F.refunded_payment)
-    relay.edited_message.register(on_edit, F.chat.type == "private")
+    # Plain async filters: aiogram runs a synchronous filter (a magic `F` one too) in a
+    # worker thread, a thread hop per filter per message.
+    relay.message.register(on_message, _relayable, StateFilter(None))
+    relay.edited_message.register(on_edit, _private)
     return relay
+
+
+async def _private(message: Message) -> bool:
+    return message.chat.type == "private"
+
+
+async def _relayable(message: Message) -> bool:
+    """A private message that is no command and no payment notice."""
+    return (message.chat.type == "private" and not (message.text or "").startswith("/")
+            and message.successful_payment is None and message.refunded_payment is None)
 
 
 def _choices(options: Sequence[tuple[int, str]], locale: str,

@@ -4,6 +4,7 @@ chat adapter does: register on a platform, send, report the delivered copy."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -152,8 +153,13 @@ async def make_world(settings: Settings, engine: AsyncEngine, clock: FixedClock,
 
 
 @pytest.fixture
-async def world(settings: Settings, engine: AsyncEngine, clock: FixedClock) -> RelayWorld:
-    return await make_world(settings, engine, clock)
+async def world(settings: Settings, engine: AsyncEngine,
+                clock: FixedClock) -> AsyncIterator[RelayWorld]:
+    made = await make_world(settings, engine, clock)
+    yield made
+    journal = made.runtime.bus.dependencies.get("relay_journal")
+    if journal is not None:
+        await journal.close()  # its own connection; the engine is the fixture's to close
 
 
 def at(clock: FixedClock, hours: float) -> datetime:
