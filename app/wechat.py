@@ -196,6 +196,7 @@ def build_wechat(
     media = WeChatMedia(api)
     courier = WeChatCourier(runtime.bus, carrier, media, relay_carriers)
     queue = WeChatQueue(runtime.bus, carrier, {"wechat": media, **(relay_media or {})})
+    carrier.on_refused_edit = queue.queue_edit
     product = WeChatProduct(
         bus=runtime.bus, api=api, clock=runtime.clock, sessions=sessions, courier=courier,
         options=ProductOptions(wechat_pay="wechat_pay" in gateways, sandbox="sandbox" in gateways),

@@ -19,13 +19,14 @@ edit a message: an edit arrives as a new message marked edited. Outside the 48-h
 a relayed message is refused as `window_closed` (`quota` past the quota): it is the other
 person's words, never squeezed into a template. The core queues it (`core.relay.pending`)
 and the person gets one short template saying messages wait; `WeChatQueue` delivers the
-queue, in order, as soon as they interact with the account again.
+queue, in order, as soon as they interact with the account again. An edit refused the same
+way waits in the same queue, behind the message it corrects.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import PurePath
 from typing import Any, Protocol
 
@@ -54,10 +55,12 @@ from core.relay.commands import (
 )
 from core.relay.model import DeliveryMode, Location, MessageKind
 from core.relay.pending import (
+    WINDOW_FAILURES,
     AnyPendingRelays,
     ClaimPendingRelays,
     MarkPendingDelivered,
     PendingRelay,
+    QueueRefusedEdit,
     ReleasePendingRelays,
 )
 from core.relay.routing import ChooseConversation, NoActiveConversation
@@ -131,12 +134,19 @@ def placeholder_text(kind: MessageKind, locale: str) -> str:
 
 
 class WeChatCarrier:
-    """Delivers relayed messages to people in the official account."""
+    """Delivers relayed messages to people in the official account.
+
+    An edit WeChat refuses for want of a window goes to `on_refused_edit` (the queue), so it
+    waits like a message; the couriers only ever hear that it was not carried now.
+    """
 
     platform = PLATFORM
 
-    def __init__(self, api: WeChatApi) -> None:
+    def __init__(self, api: WeChatApi,
+                 on_refused_edit: Callable[[EditPlan, EditTarget, str], Awaitable[object]]
+                 | None = None) -> None:
         self.api = api
+        self.on_refused_edit = on_refused_edit
 
     async def carry(self, plan: RelayPlan, target: RelayTarget,
                     source: MediaSource | None) -> list[str]:
@@ -183,15 +193,32 @@ class WeChatCarrier:
             await self.api.send_voice(target.chat_id, media_id)
 
     async def carry_edit(self, plan: EditPlan, target: EditTarget) -> list[str]:
+        try:
+            return await self.send_edit(plan, target)
+        except WeChatRelayRefused as refused:
+            if (refused.failure in WINDOW_FAILURES and plan.edit_id
+                    and self.on_refused_edit is not None):
+                await self.on_refused_edit(plan, target, refused.failure)
+            else:
+                log.info("edit of relayed message %s not sent to %s: %s",
+                         plan.relayed_message_id, target.chat_id, refused)
+        except WeChatApiError as error:
+            log.info("edit of relayed message %s not sent to %s: %s", plan.relayed_message_id,
+                     target.chat_id, error)
+        return []
+
+    async def send_edit(self, plan: EditPlan, target: EditTarget) -> list[str]:
+        """Send the edit as a new message marked edited; a refusal raises `WeChatRelayRefused`."""
         locale = target.locale
         text = (f"{gettext('wx.relay.edited_head', locale, order_number=plan.order_number)}"
                 f"{gettext('relay.edited', locale)} {masked_text(plan, locale)}")
         try:
             await self.api.send_text(target.chat_id, text)
         except WeChatApiError as error:
-            log.info("edit of relayed message %s not sent to %s: %s", plan.relayed_message_id,
-                     target.chat_id, error)
-            return []
+            refusal = _refusal(error)
+            if refusal is None:
+                raise
+            raise refusal from error
         return [f"wx-relay-edit-{plan.edit_id}-{target.user_id}"]
 
 
@@ -281,9 +308,13 @@ class WeChatQueue:
         claimed: tuple[PendingRelay, ...] = await self.bus.handle(
             ClaimPendingRelays(platform=PLATFORM, chat_id=openid))
         for index, item in enumerate(claimed):
-            plan, target = item.plan()
             try:
-                ids = await self.carrier.carry(plan, target, self.media.get(item.from_platform))
+                if item.is_edit:
+                    ids = await self.carrier.send_edit(*item.edit_plan())
+                else:
+                    plan, target = item.plan()
+                    ids = await self.carrier.carry(plan, target,
+                                                   self.media.get(item.from_platform))
             except Exception as error:
                 failure = getattr(error, "failure", None)
                 if not isinstance(failure, str):
@@ -296,6 +327,15 @@ class WeChatQueue:
             await self.bus.handle(MarkPendingDelivered(pending_id=item.id,
                                                        to_message_id=ids[0]))
         return len(claimed)
+
+    async def queue_edit(self, plan: EditPlan, target: EditTarget, failure: str) -> None:
+        """An edit refused for want of a window waits behind what was queued before it."""
+        try:
+            await self.bus.handle(QueueRefusedEdit(
+                edit_id=plan.edit_id, recipient_user_id=target.user_id, failure=failure,
+                idempotency_key=f"relay:{plan.edit_id}:{target.user_id}:edit-queued"))
+        except AlreadyProcessed:
+            pass
 
 
 # -- inbound: what a person in WeChat writes about an order --------------------------------

@@ -30,7 +30,7 @@ from core.messagebus import Handler
 from core.ports import UnitOfWork
 from core.relay import events as ev
 from core.relay import routing
-from core.relay.commands import RelayPlan, RelayTarget
+from core.relay.commands import EditPlan, EditTarget, RelayPlan, RelayTarget
 from core.relay.model import (
     Conversation,
     DeliveryMode,
@@ -99,7 +99,8 @@ class PendingRelay:
     locale: str
     from_platform: str  # where the files live
     kind: MessageKind
-    mode: DeliveryMode  # SEND (text, or media through the media API) or PLACEHOLDER
+    # SEND (text, or media through the media API), PLACEHOLDER, or EDIT (a corrected text)
+    mode: DeliveryMode
     text: str | None  # masked, with placeholders
     files: tuple[str, ...]
     location: Location | None
@@ -118,6 +119,23 @@ class PendingRelay:
             return True
         return (self.status is PendingStatus.SENDING and self.claimed_until is not None
                 and self.claimed_until <= now)
+
+    @property
+    def is_edit(self) -> bool:
+        return self.mode is DeliveryMode.EDIT
+
+    def edit_plan(self) -> tuple[EditPlan, EditTarget]:
+        """An edit waiting: the plan a carrier sends as a new message marked edited."""
+        target = EditTarget(user_id=self.recipient_id, platform=self.platform,
+                            chat_id=self.chat_id, message_id="", locale=self.locale,
+                            mode=DeliveryMode.SEND)
+        plan = EditPlan(
+            relayed_message_id=self.relayed_message_id, edit_id=self.relayed_message_id,
+            conversation_id=self.conversation_id, order_id=self.order_id,
+            order_number=self.order_number, sender_id=self.sender_id, kind=self.kind,
+            text=self.text, leak_kinds=(), location=self.location, targets=(target,),
+        )
+        return plan, target
 
     def plan(self) -> tuple[RelayPlan, RelayTarget]:
         """The relay plan and target a carrier delivers, as if the message were new."""
@@ -237,6 +255,15 @@ class ClaimPendingRelays(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class QueueRefusedEdit(Command):
+    """WeChat refused an edit (`edit_id`, its transcript entry) for want of a window."""
+
+    edit_id: int
+    recipient_user_id: int
+    failure: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class AnyPendingRelays(Query):
     """Whether anything waits for (platform, chat_id): the cheap look every interaction
     takes before claiming (no write transaction, no lock)."""
@@ -293,16 +320,33 @@ def _address(conversation: Conversation, recipient_id: int,
 async def queue_undelivered(event: ev.RelayUndelivered, uow: UnitOfWork, clock: Clock,
                             relay_queue_policy: PendingPolicy = DEFAULT_PENDING_POLICY) -> None:
     """A copy WeChat refused for want of a window waits for the recipient."""
-    if event.failure not in WINDOW_FAILURES:
-        return
-    now = clock.now()
-    policy = relay_queue_policy
-    message = await uow.relay_messages.get(event.relayed_message_id)
+    if event.failure in WINDOW_FAILURES:
+        await _queue(uow, event.relayed_message_id, event.recipient_id, relay_queue_policy,
+                     clock.now())
+
+
+async def queue_refused_edit(cmd: QueueRefusedEdit, uow: UnitOfWork, clock: Clock,
+                             relay_queue_policy: PendingPolicy = DEFAULT_PENDING_POLICY) -> None:
+    """An edit WeChat refused for want of a window waits like a message, after it."""
+    if cmd.failure not in WINDOW_FAILURES:
+        raise DomainError("error.relay.unknown_failure", failure=cmd.failure,
+                          failures=", ".join(sorted(WINDOW_FAILURES)))
+    edit = await uow.relay_messages.get(cmd.edit_id)
+    if edit is None or edit.edit_of is None:
+        raise NotFound("error.relay.unknown_message")
+    await _queue(uow, edit.id, cmd.recipient_user_id, relay_queue_policy, clock.now())
+
+
+async def _queue(uow: UnitOfWork, relayed_message_id: int, recipient_id: int,
+                 policy: PendingPolicy, now: datetime) -> None:
+    message = await uow.relay_messages.get(relayed_message_id)
     if message is None:
         return
     # Locked, so two refusals queued at once agree on which was first (one template).
-    conversation = await uow.conversations.get(event.conversation_id, for_update=True)
-    recipient = await uow.users.get(event.recipient_id)
+    conversation = await uow.conversations.get(message.conversation_id, for_update=True)
+    if not conversation.ever_took_part(recipient_id) or recipient_id == message.sender_id:
+        raise Forbidden("error.relay.not_participant", order_number=conversation.order_number)
+    recipient = await uow.users.get(recipient_id)
     chat_id = _address(conversation, recipient.id,
                        [(a.platform, a.chat_id) for a in recipient.accounts])
     participant = conversation.participant(recipient.id)
@@ -313,6 +357,10 @@ async def queue_undelivered(event: ev.RelayUndelivered, uow: UnitOfWork, clock: 
         return
     mode, _ = routing.delivery_mode(message.kind, message.platform, QUEUE_PLATFORM,
                                     message.leak_count)
+    if message.edit_of is not None:
+        mode = DeliveryMode.EDIT  # sent as a new message marked edited: WeChat cannot edit
+    elif mode is not DeliveryMode.PLACEHOLDER:
+        mode = DeliveryMode.SEND
     waiting = await uow.relay_pending.live_of_conversation(conversation.id)
     mine = [w for w in waiting if w.recipient_id == recipient.id]
     added = await uow.relay_pending.add(PendingRelay(
@@ -322,7 +370,7 @@ async def queue_undelivered(event: ev.RelayUndelivered, uow: UnitOfWork, clock: 
         recipient_id=recipient.id, recipient_role=participant.role, platform=QUEUE_PLATFORM,
         chat_id=chat_id, locale=participant.locale or recipient.locale,
         from_platform=message.platform, kind=message.kind,
-        mode=DeliveryMode.PLACEHOLDER if mode is DeliveryMode.PLACEHOLDER else DeliveryMode.SEND,
+        mode=mode,
         text=message.text, files=message.files, location=message.location, queued_at=now,
     ))
     if added is None:
@@ -400,8 +448,22 @@ async def claim_pending(cmd: ClaimPendingRelays, uow: UnitOfWork, clock: Clock,
         return ()
     until = now + policy.claim_lease
     await uow.relay_pending.claim([i.id for i in ready], until)
-    return tuple(dataclasses.replace(i, status=PendingStatus.SENDING, claimed_until=until)
+    latest = await _latest_edits(uow, ready)
+    return tuple(dataclasses.replace(i, status=PendingStatus.SENDING, claimed_until=until,
+                                     text=latest.get(i.relayed_message_id, i.text))
                  for i in ready)
+
+
+async def _latest_edits(uow: UnitOfWork, items: Sequence[PendingRelay]) -> dict[int, str | None]:
+    """The newest text of messages that were edited while they waited (no copy existed to
+    edit then): the recipient reads what the sender meant in the end."""
+    waiting = {i.relayed_message_id for i in items if not i.is_edit}
+    latest: dict[int, str | None] = {}
+    for conversation_id in {i.conversation_id for i in items if not i.is_edit}:
+        for message in await uow.relay_messages.of_conversation(conversation_id):
+            if message.edit_of in waiting and message.text is not None:
+                latest[message.edit_of] = message.text  # oldest first: the last one wins
+    return latest
 
 
 async def any_pending(cmd: AnyPendingRelays, uow: UnitOfWork) -> bool:
@@ -500,6 +562,7 @@ async def list_pending(cmd: ListPendingRelays, uow: UnitOfWork,
 
 COMMAND_HANDLERS: dict[type[Command], Handler] = {
     AnyPendingRelays: any_pending,
+    QueueRefusedEdit: queue_refused_edit,
     ClaimPendingRelays: claim_pending,
     MarkPendingDelivered: mark_delivered,
     ReleasePendingRelays: release_pending,

@@ -295,8 +295,8 @@ async def test_telegram_messages_wait_for_a_wechat_provider_and_follow_their_nex
             templates_before = len(templates(wx, openid))
             wx.close_window(openid)  # the provider went quiet for two days
 
-            for text in ("Are you there?", "I will be 10 minutes late", "Server EU-West"):
-                await ann.send_text(text)
+            sent = [await ann.send_text(text)
+                    for text in ("Are you there?", "I will be 10 minutes late", "Server EU-West")]
 
             def ann_heard() -> list[str]:
                 return [m.get("text", "") for m in ann.bot_messages()
@@ -314,16 +314,46 @@ async def test_telegram_messages_wait_for_a_wechat_provider_and_follow_their_nex
                 await asyncio.sleep(0.02)
             assert [i.status for i in await queued()] == [PendingStatus.QUEUED] * 3
             assert relayed(wx, openid, order) == []
+            # Ann corrects herself while it waits: the provider reads what she meant.
+            await ann.edit_message(sent[1], "I will be 15 minutes late")
+
+            async def entries() -> int:
+                found = await runtime.bus.handle(GetTranscript(order_id=order.id))
+                return len(found.entries)
+
+            for _ in range(1500):
+                if await entries() == 4:
+                    break
+                await asyncio.sleep(0.02)
 
             await driver.deliver(driver.text(openid, "刚看到"))
             expected = [f"【{order.number}·顾客】Are you there?",
-                        f"【{order.number}·顾客】I will be 10 minutes late",
+                        f"【{order.number}·顾客】I will be 15 minutes late",
                         f"【{order.number}·顾客】Server EU-West"]
             await _until(lambda: relayed(wx, openid, order) == expected)
             await _until(lambda: any("刚看到" in m.get("text", "") for m in ann.bot_messages()))
             assert len(ann_heard()) == 1
             assert len(templates(wx, openid)) == templates_before + 1
             assert [i.status for i in await queued()] == [PendingStatus.DELIVERED] * 3
+
+            # Away again, an edit of a message already delivered waits the same way.
+            wx.close_window(openid)
+            await ann.edit_message(sent[2], "Server EU-North")
+            for _ in range(1500):
+                if len(await queued()) == 4:
+                    break
+                await asyncio.sleep(0.02)
+            assert (await queued())[-1].status is PendingStatus.QUEUED
+            await _until(lambda: len(ann_heard()) == 2)
+            await driver.deliver(driver.text(openid, "好的"))
+            await _until(lambda: any("Server EU-North" in t for t in wechat_texts()))
+            [edited] = [t for t in wechat_texts() if "Server EU-North" in t]
+            assert edited == f"【{order.number}】（已编辑） Server EU-North"
+            for _ in range(1500):
+                if {i.status for i in await queued()} == {PendingStatus.DELIVERED}:
+                    break
+                await asyncio.sleep(0.02)
+            assert [i.status for i in await queued()] == [PendingStatus.DELIVERED] * 4
         finally:
             stop.set()
             await task

@@ -26,6 +26,7 @@ from core.relay.pending import (
     PendingPolicy,
     PendingRelay,
     PendingStatus,
+    QueueRefusedEdit,
     ReleasePendingRelays,
 )
 from core.shared.clock import FixedClock
@@ -246,6 +247,37 @@ async def test_the_queue_is_claimed_in_order_and_only_once_while_it_is_delivered
     world.clock.advance(timedelta(minutes=6))
     again = await world.bus.handle(ClaimPendingRelays(platform="wechat", chat_id=OPENID))
     assert [i.relayed_message_id for i in again] == [p.relayed_message_id for p in plans[1:]]
+
+
+async def test_a_message_edited_while_it_waited_arrives_as_last_written(world: World) -> None:
+    await world.accept()
+    plan = await world.refused("see you at 8")
+    await world.bus.handle(c.RouteEdit(sender_user_id=CUSTOMER, platform="telegram",
+                                       chat_id="100", message_id=plan.message_id,
+                                       text="see you at 9, call 13812345678"))
+    [item] = await world.bus.handle(ClaimPendingRelays(platform="wechat", chat_id=OPENID))
+    assert item.text is not None and item.text.startswith("see you at 9")
+    assert "13812345678" not in item.text
+
+
+async def test_an_edit_refused_for_want_of_a_window_waits_too(world: World) -> None:
+    await world.accept()
+    plan = await world.bus.handle(c.RouteInbound(sender_user_id=CUSTOMER, platform="telegram",
+                                                 chat_id="100", message_id="m1", text="at 8"))
+    await world.bus.handle(c.RecordRelayed(
+        relayed_message_id=plan.relayed_message_id, recipient_user_id=PROVIDER,
+        to_platform="wechat", to_chat_id=OPENID, to_message_id="wx-relay-1-2"))
+    edit = await world.bus.handle(c.RouteEdit(sender_user_id=CUSTOMER, platform="telegram",
+                                              chat_id="100", message_id="m1", text="at 9"))
+    [target] = edit.targets
+    await world.bus.handle(QueueRefusedEdit(edit_id=edit.edit_id, recipient_user_id=target.user_id,
+                                            failure="window_closed"))
+    [item] = await world.bus.handle(ClaimPendingRelays(platform="wechat", chat_id=OPENID))
+    assert item.is_edit and item.mode is DeliveryMode.EDIT
+    edit_plan, edit_target = item.edit_plan()
+    assert (edit_plan.edit_id, edit_plan.text, edit_target.chat_id) == (edit.edit_id, "at 9", OPENID)
+    [queued] = world.events(pending.RelayQueued)
+    assert queued.first_for_recipient
 
 
 async def test_a_failed_delivery_gives_the_rest_back_and_says_they_still_wait(
