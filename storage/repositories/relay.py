@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -392,7 +393,6 @@ class SqlPairs(SqlRepository):
 # --- the hot path's writes, batched ---------------------------------------------------------
 
 _MESSAGE_COLUMNS = [c.name for c in relay_messages.c if c.name != "id"]
-_MESSAGE_KEY = (_M.id, _M.platform, _M.chat_id, _M.message_id)
 
 
 class SqlRelayJournal:
@@ -504,11 +504,9 @@ class SqlRelayJournal:
         rows: list[Any] = []
         try:
             async with self.engine.connect() as connection:
-                for start in range(0, len(messages), _MAX_MESSAGES_PER_INSERT):
-                    chunk = messages[start:start + _MAX_MESSAGES_PER_INSERT]
-                    statement, params = _insert_checked(chunk)
-                    rows.extend((await connection.execute(statement, params)).all())
-                    self.writes += 1
+                statement, params = _insert_checked(messages)
+                rows.extend((await connection.execute(statement, params)).all())
+                self.writes += 1
                 await connection.commit()
         except Exception as error:
             for _, _, future in messages:
@@ -554,40 +552,47 @@ def journal_for(engine: AsyncEngine) -> SqlRelayJournal | None:
     return SqlRelayJournal(own)
 
 
-_MAX_MESSAGES_PER_INSERT = 32
-_CHECKED_INSERTS: dict[int, sa.Insert] = {}
+def _array_type(column: sa.Column[Any]) -> str:
+    """The PostgreSQL array type a column's values travel in (JSON as its text)."""
+    if isinstance(column.type, sa.JSON):
+        return "TEXT[]"
+    return f"{column.type.compile(dialect=postgresql.dialect())}[]"
 
 
-def _checked_insert(rows: int) -> sa.Insert:
-    """`INSERT … SELECT :values WHERE EXISTS (conversation at :version) UNION ALL …` for
-    `rows` messages, built once per size so that compiling it is a cache hit."""
-    statement = _CHECKED_INSERTS.get(rows)
-    if statement is None:
-        selects = [
-            sa.select(*[sa.bindparam(f"{name}_{n}", type_=relay_messages.c[name].type).label(name)
-                        for name in _MESSAGE_COLUMNS])
-            .where(sa.exists().where(_C.id == sa.bindparam(f"conversation_id_{n}"),
-                                     _C.version == sa.bindparam(f"version_{n}")))
-            for n in range(rows)
-        ]
-        source = selects[0] if rows == 1 else sa.union_all(*selects)
-        statement = (relay_messages.insert().from_select(_MESSAGE_COLUMNS, source)
-                     .returning(*_MESSAGE_KEY))
-        _CHECKED_INSERTS[rows] = statement
-    return statement
+def _unnested_insert() -> sa.TextClause:
+    """`INSERT … SELECT FROM unnest(:column arrays) WHERE EXISTS (conversation at :version)`:
+    one statement, prepared once, for any number of messages."""
+    columns = [relay_messages.c[name] for name in _MESSAGE_COLUMNS]
+    arrays = ", ".join(f"CAST(:{c.name} AS {_array_type(c)})" for c in columns)
+    values = ", ".join(f"v.{c.name}::jsonb" if isinstance(c.type, sa.JSON) else f"v.{c.name}"
+                       for c in columns)
+    names = ", ".join(_MESSAGE_COLUMNS)
+    return sa.text(
+        f"INSERT INTO relay_messages ({names}) SELECT {values} "
+        f"FROM unnest({arrays}, CAST(:version AS INTEGER[])) AS v({names}, version) "
+        "WHERE EXISTS (SELECT 1 FROM relay_conversations c "
+        "WHERE c.id = v.conversation_id AND c.version = v.version) "
+        "RETURNING id, platform, chat_id, message_id"
+    )
+
+
+_UNNESTED_INSERT = _unnested_insert()
 
 
 def _insert_checked(
     messages: Sequence[tuple[RelayedMessage, int, Any]],
-) -> tuple[sa.Insert, dict[str, Any]]:
+) -> tuple[sa.TextClause, dict[str, Any]]:
     """The insert for these messages, each row only while its conversation is at the version
-    its route was read at, and its parameters."""
-    params: dict[str, Any] = {}
-    for n, (message, version, _) in enumerate(messages):
+    its route was read at, and its parameters: one array per column."""
+    params: dict[str, list[Any]] = {name: [] for name in (*_MESSAGE_COLUMNS, "version")}
+    for message, version, _ in messages:
         for name, value in _message_values(message).items():
-            params[f"{name}_{n}"] = value
-        params[f"version_{n}"] = version
-    return _checked_insert(len(messages)), params
+            params[name].append(json.dumps(value) if name in _JSON_COLUMNS else value)
+        params["version"].append(version)
+    return _UNNESTED_INSERT, params
+
+
+_JSON_COLUMNS = frozenset(c.name for c in relay_messages.c if isinstance(c.type, sa.JSON))
 
 
 REPOSITORIES = {
