@@ -200,14 +200,7 @@ async def pay_order(
     journal_id = f"order:{order_id}:hold:{payment_ref or WALLET}"
     fp = fingerprint("pay_order", order=order_id, customer=customer_id, amount=amount,
                      method=method, payment_ref=payment_ref, coupon=coupon)
-    session = LedgerSession(uow)
     customer = AccountRef.customer(customer_id, amount.currency)
-    done, holds = await session.open(journal_id, fp, lock=[customer], holds_of=order_id)
-    if done is not None:
-        return
-    if holds and holds[0].currency != amount.currency:
-        raise DomainError("error.wallet.currency_mismatch", expected=holds[0].currency,
-                          got=amount.currency)
     escrow = AccountRef.escrow(order_id, amount.currency)
     data = {"customer_id": customer_id, "method": method, "payment_ref": payment_ref}
     # The gateway's money lands and is held in one journal.
@@ -216,6 +209,14 @@ async def pay_order(
     if coupon is not None:
         legs.append(Leg.hold(AccountRef.marketing(amount.currency), escrow, coupon.amount,
                              Reason.COUPON, order_id=order_id, data=data))
+    session = LedgerSession(uow)
+    done, holds = await session.open(journal_id, fp, lock=[customer], holds_of=order_id,
+                                     legs=legs)
+    if done is not None:
+        return
+    if holds and holds[0].currency != amount.currency:
+        raise DomainError("error.wallet.currency_mismatch", expected=holds[0].currency,
+                          got=amount.currency)
     await session.record(journal_id, "pay_order", fp, legs, at, order_id=order_id)
 
 
@@ -252,15 +253,14 @@ def _split_legs(
     return legs
 
 
-async def _earned(
-    uow: Any, provider_id: int | None, amount: Money, journal_id: str, order_id: int | None,
-    at: datetime,
-) -> None:
-    if provider_id is not None and amount.is_positive():
-        await uow.ledger.add_earning(
-            Earning(provider_id=provider_id, amount=amount, journal_id=journal_id,
-                    earned_at=at, order_id=order_id)
-        )
+def _earning(
+    provider_id: int | None, amount: Money, journal_id: str, order_id: int | None, at: datetime
+) -> Earning | None:
+    """The provider's earning a journal creates, matured by the settlement sweep."""
+    if provider_id is None or not amount.is_positive():
+        return None
+    return Earning(provider_id=provider_id, amount=amount, journal_id=journal_id, earned_at=at,
+                   order_id=order_id)
 
 
 def _check_bps(*values: int) -> None:
@@ -297,9 +297,9 @@ async def capture_order(
     escrow = AccountRef.escrow(order_id, currency)
     legs = [Leg.post(h, h.amount, Reason.CAPTURE, order_id=order_id) for h in holds]
     legs += _split_legs(escrow, split, order_id, provider_id, venue_id)
-    await _earned(uow, provider_id, split.provider, journal_id, order_id, at)
     await session.record(journal_id, "capture", fp, legs, at, order_id=order_id,
-                         result=split.to_json(), holds_verified=True)
+                         result=split.to_json(), holds_verified=True,
+                         earning=_earning(provider_id, split.provider, journal_id, order_id, at))
     return split
 
 
@@ -399,9 +399,11 @@ async def release_order(
             remaining -= part
             if remaining == 0:
                 break
-    await _earned(uow, provider_id, split.provider, journal_id, order_id, at)
-    transfers = await session.record(journal_id, "release", fp, legs, at, order_id=order_id,
-                                     result=split.to_json(), holds_verified=True)
+    transfers = await session.record(
+        journal_id, "release", fp, legs, at, order_id=order_id, result=split.to_json(),
+        holds_verified=True,
+        earning=_earning(provider_id, split.provider, journal_id, order_id, at),
+    )
     for payment, part, index in refunds:
         await uow.payments.save(payment)
         assert payment.id is not None
@@ -452,11 +454,7 @@ async def tip_order(
     fp = fingerprint("tip", order=order_id, customer=customer_id, provider=provider_id,
                      amount=amount, method=method, payment_ref=payment_ref,
                      commission=commission_bps)
-    session = LedgerSession(uow)
     customer = AccountRef.customer(customer_id, amount.currency)
-    done, _ = await session.open(journal_id, fp, lock=[customer])
-    if done is not None:
-        return
     fee = amount.share_bps(commission_bps)
     earned = amount - fee
     legs: list[Leg] = [top_up] if top_up is not None else []
@@ -467,6 +465,10 @@ async def tip_order(
     if fee.is_positive():
         legs.append(Leg.posted(customer, AccountRef.platform_fees(amount.currency), fee.amount,
                                Reason.TIP, order_id=order_id))
-    await _earned(uow, provider_id, earned, journal_id, order_id, at)
+    session = LedgerSession(uow)
+    done, _ = await session.open(journal_id, fp, lock=[customer], legs=legs)
+    if done is not None:
+        return
     await session.record(journal_id, "tip", fp, legs, at, order_id=order_id,
-                         result={"provider": earned.amount, "platform": fee.amount})
+                         result={"provider": earned.amount, "platform": fee.amount},
+                         earning=_earning(provider_id, earned, journal_id, order_id, at))

@@ -32,6 +32,7 @@ from typing import Any
 from core.shared.errors import DomainError
 from core.wallet.accounts import Account, AccountKind, AccountRef, flags_for
 from core.wallet.ledger import Delta, Leg, Transfer, TransferKind, apply, transfer_id
+from core.wallet.model import Earning
 from core.wallet.ports import JournalRecord, Opening
 
 
@@ -39,6 +40,7 @@ class LedgerSession:
     def __init__(self, uow: Any) -> None:
         self.uow = uow
         self.locked: dict[AccountRef, Account] = {}
+        self.ids: dict[AccountRef, int] = {}  # of accounts needed unlocked (see `record`)
 
     async def lock(self, *refs: AccountRef) -> dict[AccountRef, Account]:
         wanted = [ref for ref in refs if ref not in self.locked]
@@ -65,14 +67,21 @@ class LedgerSession:
         lock: Sequence[AccountRef] = (),
         lock_owner: tuple[AccountKind, int] | None = None,
         holds_of: int | None = None,
+        legs: Sequence[Leg] = (),
     ) -> tuple[JournalRecord | None, list[Transfer]]:
-        """`lock` / `lock_owner`, then `existing`, and the open holds of order `holds_of`."""
+        """`lock` / `lock_owner`, then `existing`, and the open holds of order `holds_of`.
+        `legs`: what the flow will record, when it knows already, so the accounts they need
+        besides the locked ones are got or created in the same step."""
+        lock = sorted(set(lock) - set(self.locked))
+        others = {ref for leg in legs for ref in (leg.debit, leg.credit) if ref is not None}
+        others -= set(lock) | set(self.locked) | set(self.ids)
         opening: Opening = await self.uow.ledger.open(
-            journal_id, lock=sorted(set(lock) - set(self.locked)), lock_owner=lock_owner,
-            holds_of=holds_of,
+            journal_id, lock=lock, lock_owner=lock_owner, holds_of=holds_of,
+            ensure=sorted(others),
         )
         for account in opening.locked:
             self.locked[account.ref] = account
+        self.ids.update(opening.ids)
         journal = _same_request(opening.journal, journal_id, fingerprint)
         return journal, list(opening.holds or [])
 
@@ -87,9 +96,11 @@ class LedgerSession:
         order_id: int | None = None,
         result: Mapping[str, Any] | None = None,
         holds_verified: bool = False,
+        earning: Earning | None = None,
     ) -> list[Transfer]:
         """Check and append the journal. `holds_verified`: the caller read the holds it
-        resolves as unresolved after locking their escrow, so they need no second look."""
+        resolves as unresolved after locking their escrow, so they need no second look.
+        `earning`: the provider earning this journal creates, stored with it."""
         if not legs:
             raise DomainError("error.wallet.nothing_to_record", journal=journal_id)
         for leg in legs:
@@ -102,7 +113,10 @@ class LedgerSession:
         if missing:
             # Not locked, so only credited or unguarded: `apply` needs their ids and flags,
             # never their totals.
-            ids: dict[AccountRef, int] = await self.uow.ledger.account_ids(missing)
+            ids = {r: self.ids[r] for r in missing if r in self.ids}
+            unknown = [r for r in missing if r not in ids]
+            if unknown:
+                ids.update(await self.uow.ledger.account_ids(unknown))
             for ref in missing:
                 no_overdraft, no_overcredit = flags_for(ref.kind)
                 accounts[ref] = Account(
@@ -122,7 +136,7 @@ class LedgerSession:
             id=journal_id, operation=operation, fingerprint=fingerprint, created_at=at,
             order_id=order_id, result=dict(result or {}),
         )
-        await self.uow.ledger.write(journal, transfers, deltas)
+        await self.uow.ledger.write(journal, transfers, deltas, earning=earning)
         # Later journals in this transaction check guards against what this one changed.
         for ref, account in list(self.locked.items()):
             delta = deltas.get(account.id)

@@ -42,6 +42,7 @@ class Opening:
     locked: list[Account]
     journal: JournalRecord | None
     holds: list[Transfer] | None = None
+    ids: Mapping[AccountRef, int] = field(default_factory=dict)  # of the `ensure` accounts
 
 
 class LedgerRepository(Protocol):
@@ -65,10 +66,13 @@ class LedgerRepository(Protocol):
         lock: Sequence[AccountRef] = (),
         lock_owner: tuple[AccountKind, int] | None = None,
         holds_of: int | None = None,
+        ensure: Sequence[AccountRef] = (),
     ) -> Opening:
         """Lock `lock` (get-or-create) and the existing accounts of `lock_owner`, then read
         the journal `journal_id` and, with `holds_of`, that order's open holds. The reads
-        are as fresh as if made after the locks were granted."""
+        are as fresh as if made after the locks were granted. `ensure`: accounts the flow
+        will only credit (or are unguarded), got or created without a lock; their ids are in
+        `Opening.ids` (any missing there are left to `account_ids`)."""
         ...
 
     async def accounts_of(
@@ -86,9 +90,11 @@ class LedgerRepository(Protocol):
     async def transfers(self, ids: Iterable[str]) -> dict[str, Transfer]: ...
     async def resolutions(self, pending_ids: Iterable[str]) -> dict[str, Transfer]: ...
     async def write(
-        self, journal: JournalRecord, transfers: Sequence[Transfer], deltas: Mapping[int, Delta]
+        self, journal: JournalRecord, transfers: Sequence[Transfer], deltas: Mapping[int, Delta],
+        earning: Earning | None = None,
     ) -> None:
-        """Append the journal and its transfers and apply the deltas, atomically."""
+        """Append the journal and its transfers and apply the deltas, atomically; with
+        `earning`, add it as `add_earning` would, in the same step."""
         ...
 
     async def history(self, account_ids: Sequence[int], limit: int) -> list[Transfer]: ...

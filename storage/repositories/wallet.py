@@ -117,21 +117,28 @@ def _key_of(row: Any) -> AccountRef:
     return AccountRef(AccountKind(row.kind), row.owner_id, row.currency, row.qualifier)
 
 
-def _wanted_params(refs: Sequence[AccountRef]) -> dict[str, list[Any]]:
+def _wanted_params(refs: Sequence[AccountRef], prefix: str = "") -> dict[str, list[Any]]:
     flags = [flags_for(r.kind) for r in refs]
     return {
-        "kinds": [r.kind.value for r in refs], "owners": [r.owner_id for r in refs],
-        "qualifiers": [r.qualifier for r in refs], "currencies": [r.currency for r in refs],
-        "no_overdraft": [f[0] for f in flags], "no_overcredit": [f[1] for f in flags],
+        f"{prefix}kinds": [r.kind.value for r in refs],
+        f"{prefix}owners": [r.owner_id for r in refs],
+        f"{prefix}qualifiers": [r.qualifier for r in refs],
+        f"{prefix}currencies": [r.currency for r in refs],
+        f"{prefix}no_overdraft": [f[0] for f in flags],
+        f"{prefix}no_overcredit": [f[1] for f in flags],
     }
 
 
 def _write_params(
     journal: JournalRecord, new: Sequence[Transfer], changes: Sequence[tuple[int, Delta]],
-    refs: Mapping[int, AccountRef],
+    refs: Mapping[int, AccountRef], earning: Earning | None,
 ) -> dict[str, Any]:
     keys = [refs.get(account_id) for account_id, _ in changes]
     return {
+        "e_provider": earning.provider_id if earning else None,
+        "e_amount": earning.amount.amount if earning else None,
+        "e_currency": earning.amount.currency if earning else None,
+        "e_order": earning.order_id if earning else None,
         "id": journal.id, "operation": journal.operation, "fingerprint": journal.fingerprint,
         "order_id": journal.order_id, "result": json.dumps(dict(journal.result)),
         "created_at": journal.created_at,
@@ -215,7 +222,8 @@ _TRANSFER_COLUMNS = (
     "kind", "reason", "pending_id", "order_id", "data", "created_at",
 )
 # The rows of `open`: part "a" (a locked account, with the version the statement's snapshot
-# saw and whether this statement created it), "j" (the journal), "t" (an open hold).
+# saw and whether this statement created it), "i" (the id of another account the flow
+# needs), "j" (the journal), "t" (an open hold).
 _OPENING = (
     [("part", "VARCHAR")]
     + [(f"a_{name}", type_) for name, type_ in zip(_ACCOUNT_COLUMNS, (
@@ -256,14 +264,19 @@ def _opening_reads(dialect: str) -> str:
     return f"{journal} UNION ALL {holds}"
 
 
+_RESULT_TYPES: dict[str, Any] = {
+    "VARCHAR": sa.String(), "BIGINT": sa.BigInteger(), "INTEGER": sa.Integer(),
+    "BOOLEAN": sa.Boolean(), "JSONB": JSONType, "TIMESTAMP WITH TIME ZONE": UTCDateTime(),
+}
+
+
 def _typed(sql: str) -> Any:
+    """`sql` with every result column named and typed in order, so SQLAlchemy matches them
+    by position and keeps the result metadata with the compiled statement."""
     text = sa.text(sql)
     if ":now" in sql:
         text = text.bindparams(sa.bindparam("now", type_=UTCDateTime()))
-    return text.columns(
-        j_result=JSONType, j_created_at=UTCDateTime(), t_data=JSONType,
-        t_created_at=UTCDateTime(),
-    )
+    return text.columns(*(sa.column(name, _RESULT_TYPES[type_]) for name, type_ in _OPENING))
 
 
 _KEY_MATCH = (
@@ -273,22 +286,37 @@ _KEY_MATCH = (
 # Every lock is taken in natural-key order (the order of `AccountRef`, byte-wise), so two
 # transactions locking the same accounts queue instead of deadlocking.
 _LOCK_ORDER = 'kind COLLATE "C", owner_id, currency COLLATE "C", qualifier COLLATE "C"'
-_WANTED = (
-    "wanted AS (SELECT * FROM unnest(CAST(:kinds AS VARCHAR[]), CAST(:owners AS BIGINT[]), "
-    "CAST(:qualifiers AS VARCHAR[]), CAST(:currencies AS VARCHAR[]), "
-    "CAST(:no_overdraft AS BOOLEAN[]), CAST(:no_overcredit AS BOOLEAN[])) "
-    "AS w(kind, owner_id, qualifier, currency, no_overdraft, no_overcredit))"
-)
-_NEW_ACCOUNTS = (
-    "INSERT INTO wallet_accounts (kind, owner_id, qualifier, currency, debits_pending, "
-    "debits_posted, credits_pending, credits_posted, debits_must_not_exceed_credits, "
-    "credits_must_not_exceed_debits, version, created_at) "
-    "SELECT w.kind, w.owner_id, w.qualifier, w.currency, 0, 0, 0, 0, w.no_overdraft, "
-    "w.no_overcredit, 0, CAST(:now AS TIMESTAMP WITH TIME ZONE) FROM wanted w "
-    "WHERE NOT EXISTS (SELECT 1 FROM found f WHERE " + _KEY_MATCH.format(a="f", w="w") + ") "
-    "ORDER BY " + ", ".join(f"w.{part}" for part in _LOCK_ORDER.split(", ")) + " "
-    "ON CONFLICT (kind, owner_id, qualifier, currency) DO NOTHING "
-)
+
+
+def _wanted(name: str, prefix: str) -> str:
+    """`name`: accounts by natural key, from parallel array parameters `prefix`kinds etc."""
+    return (
+        f"{name} AS (SELECT * FROM unnest(CAST(:{prefix}kinds AS VARCHAR[]), "
+        f"CAST(:{prefix}owners AS BIGINT[]), CAST(:{prefix}qualifiers AS VARCHAR[]), "
+        f"CAST(:{prefix}currencies AS VARCHAR[]), CAST(:{prefix}no_overdraft AS BOOLEAN[]), "
+        f"CAST(:{prefix}no_overcredit AS BOOLEAN[])) "
+        "AS w(kind, owner_id, qualifier, currency, no_overdraft, no_overcredit))"
+    )
+
+
+def _new_accounts(wanted: str, found: str) -> str:
+    """Insert the accounts of `wanted` that `found` lacks (natural-key order)."""
+    return (
+        "INSERT INTO wallet_accounts (kind, owner_id, qualifier, currency, debits_pending, "
+        "debits_posted, credits_pending, credits_posted, debits_must_not_exceed_credits, "
+        "credits_must_not_exceed_debits, version, created_at) "
+        "SELECT w.kind, w.owner_id, w.qualifier, w.currency, 0, 0, 0, 0, w.no_overdraft, "
+        f"w.no_overcredit, 0, CAST(:now AS TIMESTAMP WITH TIME ZONE) FROM {wanted} w "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {found} f WHERE " + _KEY_MATCH.format(a="f", w="w")
+        + ") ORDER BY " + ", ".join(f"w.{part}" for part in _LOCK_ORDER.split(", ")) + " "
+        "ON CONFLICT (kind, owner_id, qualifier, currency) DO NOTHING "
+    )
+
+
+
+
+_WANTED = _wanted("wanted", "")
+_NEW_ACCOUNTS = _new_accounts("wanted", "found")
 _ACCOUNT_LIST = ", ".join(_ACCOUNT_COLUMNS)
 _MINE = (
     "EXISTS (SELECT 1 FROM wanted w WHERE " + _KEY_MATCH.format(a="a", w="w") + ") "
@@ -296,7 +324,8 @@ _MINE = (
 )
 
 # PostgreSQL: lock (get-or-create) the wanted accounts and the existing accounts of one
-# owner, and read the journal and the order's open holds, in one round trip. Under READ
+# owner, get or create the `others` the flow will credit (ids only, no lock), and read the
+# journal and the order's open holds, in one round trip. Under READ
 # COMMITTED the journal and holds come from the statement's snapshot, taken before any lock
 # wait, while a locked row is its newest version; `seen` keeps each locked row's version in
 # that snapshot, so the repository can tell when a writer committed in between (the versions
@@ -306,7 +335,12 @@ _OPEN_PG = _typed(
     f"seen AS (SELECT a.id, a.version FROM wallet_accounts a WHERE {_MINE}), "
     f"found AS MATERIALIZED (SELECT {_ACCOUNT_LIST} FROM wallet_accounts a WHERE {_MINE} "
     f"ORDER BY {_LOCK_ORDER} FOR NO KEY UPDATE), "
-    f"created AS ({_NEW_ACCOUNTS} RETURNING {_ACCOUNT_LIST}) "
+    f"created AS ({_NEW_ACCOUNTS} RETURNING {_ACCOUNT_LIST}), "
+    f"{_wanted('others', 'o_')}, "
+    "others_found AS (SELECT a.id, a.kind, a.owner_id, a.qualifier, a.currency "
+    f"FROM wallet_accounts a JOIN others w ON {_KEY_MATCH.format(a='a', w='w')}), "
+    f"others_created AS ({_new_accounts('others', 'others_found')} "
+    "RETURNING id, kind, owner_id, qualifier, currency) "
     + _opening_select(
         "postgresql", "a",
         {**{f"a_{name}": f"f.{name}" for name in _ACCOUNT_COLUMNS},
@@ -318,6 +352,14 @@ _OPEN_PG = _typed(
         "postgresql", "a",
         {**{f"a_{name}": f"c.{name}" for name in _ACCOUNT_COLUMNS}, "a_created": "true"},
         "FROM created c",
+    )
+    + " UNION ALL "
+    + _opening_select(
+        "postgresql", "i",
+        {"a_id": "o.id", "a_kind": "o.kind", "a_owner_id": "o.owner_id",
+         "a_qualifier": "o.qualifier", "a_currency": "o.currency", "a_created": "o.created"},
+        "FROM (SELECT *, false AS created FROM others_found "
+        "UNION ALL SELECT *, true FROM others_created) o",
     )
     + " UNION ALL "
     + _opening_reads("postgresql")
@@ -335,7 +377,8 @@ _ACCOUNT_IDS_PG = sa.text(
 ).bindparams(sa.bindparam("now", type_=UTCDateTime()))
 
 # PostgreSQL: a whole journal in one statement: the journal row, its transfers in leg order
-# (so `seq` follows the legs) and every balance change. The accounts to change are locked in
+# (so `seq` follows the legs), the provider earning it creates (if any) and every balance
+# change. The accounts to change are locked in
 # id order first (as the earlier per-row updates were), so journals touching the same hot
 # accounts queue instead of deadlocking; a check constraint or unique violation fails the
 # statement as a whole.
@@ -355,6 +398,11 @@ _WRITE_PG = sa.text(
     "CAST(:t_orders AS BIGINT[]), CAST(:t_data AS TEXT[])) WITH ORDINALITY "
     "AS t(id, debit, credit, amount, currency, kind, reason, pending, order_id, data, n) "
     "ORDER BY t.n), "
+    "earned AS (INSERT INTO wallet_earnings (provider_id, amount, currency, order_id, "
+    "journal_id, earned_at) SELECT CAST(:e_provider AS BIGINT), CAST(:e_amount AS BIGINT), "
+    "CAST(:e_currency AS VARCHAR), CAST(:e_order AS BIGINT), CAST(:id AS VARCHAR), "
+    "CAST(:created_at AS TIMESTAMP WITH TIME ZONE) WHERE CAST(:e_provider AS BIGINT) IS NOT NULL "
+    "ON CONFLICT (journal_id) DO NOTHING), "
     "locked AS MATERIALIZED (SELECT id FROM wallet_accounts "
     "WHERE id = ANY(CAST(:a_ids AS BIGINT[])) ORDER BY id FOR NO KEY UPDATE), "
     "changed AS (UPDATE wallet_accounts a SET "
@@ -456,6 +504,10 @@ class SqlLedger(SqlRepository):
         self._known = _ACCOUNT_IDS.setdefault(connection.sync_engine, {})
         self._maybe_new: set[int] = set()  # account ids this transaction may have created
         self._refs: dict[int, AccountRef] = {}  # natural keys of the ids this transaction used
+
+    def _refs_add(self, ref: AccountRef, account_id: int) -> int:
+        self._refs[account_id] = ref
+        return account_id
 
     def _remember(self, ref: AccountRef, account_id: int) -> None:
         if account_id in self._maybe_new:
@@ -560,22 +612,34 @@ class SqlLedger(SqlRepository):
         lock: Sequence[AccountRef] = (),
         lock_owner: tuple[AccountKind, int] | None = None,
         holds_of: int | None = None,
+        ensure: Sequence[AccountRef] = (),
     ) -> Opening:
         wanted = sorted(set(lock))
+        ids: dict[AccountRef, int] = {}
+        others: list[AccountRef] = []
+        for ref in sorted(set(ensure) - set(wanted)):
+            account_id = self._known.get(ref)
+            if account_id is None:
+                others.append(ref)
+            else:
+                ids[ref] = self._refs_add(ref, account_id)
         if self.dialect != "postgresql":
             # SQLite: the transaction holds the database lock (BEGIN IMMEDIATE), so reads
             # made after get-or-create are as fresh as they can be.
             locked = list((await self.lock(wanted)).values()) if wanted else []
             if lock_owner is not None:
                 locked += await self.lock_owner(*lock_owner)
+            if others:
+                ids.update(await self.account_ids(others))
             journal, holds = await self._opening_reads(journal_id, holds_of)
-            return Opening(locked, journal, holds if holds_of is not None else None)
+            return Opening(locked, journal, holds if holds_of is not None else None, ids)
         owner_kind, owner_id = lock_owner if lock_owner is not None else (None, None)
         rows = (
             await self.connection.execute(
                 _OPEN_PG,
                 {
-                    **_wanted_params(wanted), "now": self.uow.clock.now(),
+                    **_wanted_params(wanted), **_wanted_params(others, "o_"),
+                "now": self.uow.clock.now(),
                     "owner_kind": owner_kind.value if owner_kind is not None else None,
                     "owner_id": owner_id, "journal_id": journal_id, "holds_of": holds_of,
                 },
@@ -596,6 +660,14 @@ class SqlLedger(SqlRepository):
                     self._maybe_new.add(account.id)
                 elif row.a_seen_version != account.version:
                     fresh = False
+            elif row.part == "i":
+                ref = AccountRef(AccountKind(row.a_kind), row.a_owner_id, row.a_currency,
+                                 row.a_qualifier)
+                ids[ref] = self._refs_add(ref, row.a_id)
+                if row.a_created:
+                    self._maybe_new.add(row.a_id)
+                else:
+                    self._remember(ref, row.a_id)
             elif row.part == "j":
                 journal = _opened_journal(row)
             else:
@@ -611,7 +683,8 @@ class SqlLedger(SqlRepository):
             holds = [hold for _, hold in sorted(seen_holds, key=lambda pair: pair[0])]
         else:
             journal, holds = await self._opening_reads(journal_id, holds_of)
-        return Opening(locked, journal, holds if holds_of is not None else None)
+        # Accounts created meanwhile by another transaction are left to `account_ids`.
+        return Opening(locked, journal, holds if holds_of is not None else None, ids)
 
     async def _opening_reads(
         self, journal_id: str, holds_of: int | None
@@ -698,18 +771,23 @@ class SqlLedger(SqlRepository):
         return {row.pending_id: _transfer(row) for row in rows}
 
     async def write(
-        self, journal: JournalRecord, new: Sequence[Transfer], deltas: Mapping[int, Delta]
+        self, journal: JournalRecord, new: Sequence[Transfer], deltas: Mapping[int, Delta],
+        earning: Earning | None = None,
     ) -> None:
+        if earning is not None and earning.journal_id != journal.id:
+            raise ValueError(f"earning of {earning.journal_id} written with {journal.id}")
         changes = sorted(deltas.items())
         try:
             if self.dialect == "postgresql":
                 changed = (
                     await self.connection.execute(
-                        _WRITE_PG, _write_params(journal, new, changes, self._refs)
+                        _WRITE_PG, _write_params(journal, new, changes, self._refs, earning)
                     )
                 ).scalar_one()
                 self._check_changed(journal, changes, changed)
                 return
+            if earning is not None:
+                await self.add_earning(earning)
             await self.connection.execute(
                 _INSERT_JOURNAL,
                 {
