@@ -188,6 +188,11 @@ def _opened_hold(row: Any) -> tuple[int, Transfer]:
     )
 
 
+def _keys(refs: Sequence[AccountRef]) -> list[tuple[str, int, str, str]]:
+    keys = [(r.kind.value, r.owner_id, r.qualifier, r.currency) for r in refs]
+    return keys or [_NO_KEY]
+
+
 def _key_params(ref: AccountRef | None) -> dict[str, Any]:
     if ref is None:
         return {"k_kind": None, "k_owner_id": None, "k_qualifier": None, "k_currency": None}
@@ -366,6 +371,35 @@ _OPEN_PG = _typed(
 )
 _OPEN_READS = {dialect: _typed(_opening_reads(dialect)) for dialect in ("postgresql", "sqlite")}
 
+# SQLite: the same reads in one statement, with no locks to take (the transaction holds the
+# database lock, BEGIN IMMEDIATE): the wanted accounts, the owner's, the others' ids, the
+# journal and the holds. What does not exist yet is created afterwards.
+_KEY_TUPLE = sa.TupleType(sa.String(), sa.BigInteger(), sa.String(), sa.String())
+_NO_KEY = ("", -1, "", "")  # matches no account: an expanding IN needs at least one value
+_ACCOUNT_VALUES = {f"a_{name}": f"a.{name}" for name in _ACCOUNT_COLUMNS}
+_OPEN_SQLITE = _typed(
+    _opening_select(
+        "sqlite", "a", _ACCOUNT_VALUES,
+        "FROM wallet_accounts a WHERE (a.kind, a.owner_id, a.qualifier, a.currency) IN :lock_keys",
+    )
+    + " UNION ALL "
+    + _opening_select(
+        "sqlite", "a", _ACCOUNT_VALUES,
+        "FROM wallet_accounts a WHERE a.kind = :owner_kind AND a.owner_id = :owner_id",
+    )
+    + " UNION ALL "
+    + _opening_select(
+        "sqlite", "i", _ACCOUNT_VALUES,
+        "FROM wallet_accounts a "
+        "WHERE (a.kind, a.owner_id, a.qualifier, a.currency) IN :other_keys",
+    )
+    + " UNION ALL "
+    + _opening_reads("sqlite")
+).bindparams(
+    sa.bindparam("lock_keys", expanding=True, type_=_KEY_TUPLE),
+    sa.bindparam("other_keys", expanding=True, type_=_KEY_TUPLE),
+)
+
 # PostgreSQL: get or create accounts by natural key, in one round trip; only what the
 # snapshot lacks is inserted (no sequence value spent on accounts that exist).
 _ACCOUNT_IDS_PG = sa.text(
@@ -474,7 +508,9 @@ for _dialect, _insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.i
         "lock": _insert(accounts).on_conflict_do_update(
             index_elements=_NATURAL_KEY, set_={"version": accounts.c.version}
         ).returning(*accounts.c),
-        "create_accounts": _insert(accounts).on_conflict_do_nothing(index_elements=_NATURAL_KEY),
+        "create_accounts": _insert(accounts).on_conflict_do_nothing(index_elements=_NATURAL_KEY)
+        .returning(accounts.c.id, accounts.c.kind, accounts.c.owner_id, accounts.c.qualifier,
+                   accounts.c.currency),
         "owner_accounts": (
             _OWNER_ACCOUNTS.with_for_update(key_share=True) if _dialect == "postgresql" else _OWNER_ACCOUNTS
         ),
@@ -590,20 +626,14 @@ class SqlLedger(SqlRepository):
                     found[ref] = account.id
                     self._remember(ref, account.id)
             return
-        # SQLite: writers are serialized, so read, create what is missing, read that back.
+        # SQLite: writers are serialized, so read, then create what is missing.
         existing = await self._select(missing)
         for ref, account in existing.items():
             found[ref] = account.id
             self._remember(ref, account.id)
         new = [r for r in missing if r not in existing]
         if new:
-            now = self.uow.clock.now()
-            await self.connection.execute(
-                self._statements["create_accounts"], [_new_account_row(r, now) for r in new]
-            )
-            for ref, account in (await self._select(new)).items():
-                found[ref] = account.id
-                self._maybe_new.add(account.id)
+            found.update(await self._create(new))
 
     async def open(
         self,
@@ -624,15 +654,7 @@ class SqlLedger(SqlRepository):
             else:
                 ids[ref] = self._refs_add(ref, account_id)
         if self.dialect != "postgresql":
-            # SQLite: the transaction holds the database lock (BEGIN IMMEDIATE), so reads
-            # made after get-or-create are as fresh as they can be.
-            locked = list((await self.lock(wanted)).values()) if wanted else []
-            if lock_owner is not None:
-                locked += await self.lock_owner(*lock_owner)
-            if others:
-                ids.update(await self.account_ids(others))
-            journal, holds = await self._opening_reads(journal_id, holds_of)
-            return Opening(locked, journal, holds if holds_of is not None else None, ids)
+            return await self._open_sqlite(journal_id, wanted, lock_owner, holds_of, others, ids)
         owner_kind, owner_id = lock_owner if lock_owner is not None else (None, None)
         rows = (
             await self.connection.execute(
@@ -685,6 +707,67 @@ class SqlLedger(SqlRepository):
             journal, holds = await self._opening_reads(journal_id, holds_of)
         # Accounts created meanwhile by another transaction are left to `account_ids`.
         return Opening(locked, journal, holds if holds_of is not None else None, ids)
+
+    async def _open_sqlite(
+        self, journal_id: str, wanted: list[AccountRef],
+        lock_owner: tuple[AccountKind, int] | None, holds_of: int | None,
+        others: list[AccountRef], ids: dict[AccountRef, int],
+    ) -> Opening:
+        owner_kind, owner_id = lock_owner if lock_owner is not None else (None, None)
+        rows = (
+            await self.connection.execute(
+                _OPEN_SQLITE,
+                {
+                    "lock_keys": _keys(wanted), "other_keys": _keys(others),
+                    "owner_kind": owner_kind.value if owner_kind is not None else None,
+                    "owner_id": owner_id, "journal_id": journal_id, "holds_of": holds_of,
+                },
+            )
+        ).all()
+        locked: list[Account] = []
+        journal: JournalRecord | None = None
+        holds: list[tuple[int, Transfer]] = []
+        for row in rows:
+            if row.part == "a":
+                account = _opened_account(row)
+                locked.append(account)
+                self._refs[account.id] = account.ref
+            elif row.part == "i":
+                ref = AccountRef(AccountKind(row.a_kind), row.a_owner_id, row.a_currency,
+                                 row.a_qualifier)
+                ids[ref] = self._refs_add(ref, row.a_id)
+                self._remember(ref, row.a_id)
+            elif row.part == "j":
+                journal = _opened_journal(row)
+            else:
+                holds.append(_opened_hold(row))
+        got = {account.ref for account in locked}
+        if any(ref not in got for ref in wanted):
+            locked += (await self.lock([ref for ref in wanted if ref not in got])).values()
+        new = [ref for ref in others if ref not in ids]
+        if new:
+            ids.update(await self._create(new))
+        return Opening(
+            locked, journal,
+            [hold for _, hold in sorted(holds, key=lambda pair: pair[0])]
+            if holds_of is not None else None,
+            ids,
+        )
+
+    async def _create(self, refs: list[AccountRef]) -> dict[AccountRef, int]:
+        """SQLite: create accounts known to be missing (writers are serialized)."""
+        now = self.uow.clock.now()
+        rows = (
+            await self.connection.execute(
+                self._statements["create_accounts"], [_new_account_row(r, now) for r in refs]
+            )
+        ).all()
+        created = {}
+        for row in rows:
+            ref = _key_of(row)
+            created[ref] = self._refs_add(ref, row.id)
+            self._maybe_new.add(row.id)
+        return created
 
     async def _opening_reads(
         self, journal_id: str, holds_of: int | None
