@@ -269,10 +269,11 @@ class ReopeningWindows:
     """Service windows that, once an interaction is recorded, hand the openid to
     `on_interaction` (which delivers what waited for that person, in order).
 
-    The webhook records every interaction before the message is handled, so waiting
-    messages arrive before any answer to what the person just sent. A failure there is
-    logged and never stops the message itself from being handled; what was not delivered
-    stays queued for the next interaction.
+    The webhook records every interaction before `on_message`, so waiting messages go out
+    before any customer-service answer to what the person just sent (a passive reply,
+    which costs no quota, may come first). A failure there is logged and never stops the
+    message itself from being handled; what was not delivered stays queued for the next
+    interaction.
     """
 
     def __init__(self, inner: ServiceWindows,
