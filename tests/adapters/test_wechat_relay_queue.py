@@ -28,7 +28,13 @@ from app.wechat import build_wechat
 from bots.telegram.standin import BotApiStandIn, RateLimits
 from bots.wechat.standin import SentMessage, WeChatStandIn
 from bots.wechat.webhook import DeliveryMode
-from bots.wechat.windows import Interaction, RedisServiceWindows
+from bots.wechat.windows import (
+    InMemoryServiceWindows,
+    Interaction,
+    RedisServiceWindows,
+    ReopeningWindows,
+    WindowStatus,
+)
 from core.booking.commands import BookOrder, PayOrder
 from core.booking.model import Order
 from core.catalog.commands import ApproveApplication, GetProvider, ListCategories, SeedCatalog
@@ -358,3 +364,21 @@ async def test_telegram_messages_wait_for_a_wechat_provider_and_follow_their_nex
             stop.set()
             await task
             await driver.close()
+
+
+async def test_a_failing_delivery_of_the_queue_never_stops_the_interaction_being_recorded(
+) -> None:
+    seen: list[str] = []
+
+    async def broken(openid: str) -> None:
+        seen.append(openid)
+        raise RuntimeError("database away")
+
+    windows = ReopeningWindows(InMemoryServiceWindows(), broken)
+    await windows.record("oUser1", Interaction.MESSAGE, time.time())
+    assert seen == ["oUser1"]
+    assert await windows.status("oUser1") is WindowStatus.OPEN
+    assert await windows.reserve("oUser1") is WindowStatus.OPEN
+    await windows.mark("oUser1", WindowStatus.EXHAUSTED)
+    assert await windows.status("oUser1") is WindowStatus.EXHAUSTED
+    assert await windows.last_interaction("oUser1") is not None
