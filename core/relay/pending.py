@@ -4,12 +4,16 @@ A copy refused because the recipient's customer-service window is closed (or its
 spent) is not lost: the relay's `RelayUndelivered` event queues it here, per recipient
 address, with what to send (masked text, media refs or a placeholder). The recipient hears
 once, by template, that messages wait for them; the sender hears once that theirs are
-kept. When the recipient interacts with the account again, the WeChat adapter claims the
-queue (`ClaimPendingRelays`, in order, leased so that a second worker or a repeated event
-claims nothing while a delivery is under way), sends each, and reports each with
+kept. When the recipient interacts with the account again, the WeChat adapter asks
+whether anything waits (`AnyPendingRelays`, a read), claims the queue
+(`ClaimPendingRelays`, in order, leased so that a second worker or a repeated event claims
+nothing while a delivery is under way), sends each, and reports each with
 `MarkPendingDelivered` (the pair row the relay keeps for replies is written then) or gives
 the rest back with `ReleasePendingRelays`. A message whose conversation closed, or that
 waited longer than `PendingPolicy.max_age`, expires and its sender is told.
+
+Edits: a message edited while it waits is claimed with its newest text; an edit of a
+delivered message that WeChat refuses (`QueueRefusedEdit`) waits in the same queue.
 
 Storage: `storage/repositories/relay_pending.py`, attribute `uow.relay_pending`.
 Dependencies by parameter name: `clock`, `relay_queue_policy`.
