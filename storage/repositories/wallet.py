@@ -206,11 +206,6 @@ def forget_account_ids(engine: Any) -> None:
     _ACCOUNT_IDS.pop(getattr(engine, "sync_engine", engine), None)
 
 
-def _is_foreign_key_violation(exc: IntegrityError) -> bool:
-    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return sqlstate == "23503" or "FOREIGN KEY constraint failed" in str(exc.orig)
-
-
 # -- prebuilt statements ----------------------------------------------------------------------
 # Built once, so each execution is served from SQLAlchemy's compiled cache with no statement
 # construction per call. The PostgreSQL ones pass lists as arrays (`unnest`), so one text
@@ -542,7 +537,12 @@ class SqlLedger(SqlRepository):
         self._refs: dict[int, AccountRef] = {}  # natural keys of the ids this transaction used
 
     def _refs_add(self, ref: AccountRef, account_id: int) -> int:
-        self._refs[account_id] = ref
+        known = self._refs.setdefault(account_id, ref)
+        if known != ref:
+            # One id for two accounts: an id from memory is stale (rows deleted under a
+            # running engine). Forget them all; the retry looks them up.
+            self._known.clear()
+            raise ConcurrencyConflict("wallet_account", account=account_id)
         return account_id
 
     def _remember(self, ref: AccountRef, account_id: int) -> None:
@@ -571,7 +571,7 @@ class SqlLedger(SqlRepository):
         found = {_key_of(row): _account(row) for row in rows}
         for account in found.values():
             self._maybe_new.add(account.id)
-            self._refs[account.id] = account.ref
+            self._refs_add(account.ref, account.id)
         return found
 
     async def lock_owner(self, kind: AccountKind, owner_id: int) -> list[Account]:
@@ -582,7 +582,7 @@ class SqlLedger(SqlRepository):
         ).all()
         found = [_account(row) for row in rows]
         for account in found:
-            self._refs[account.id] = account.ref
+            self._refs_add(account.ref, account.id)
         return found
 
     async def _select(self, refs: Sequence[AccountRef]) -> dict[AccountRef, Account]:
@@ -602,7 +602,7 @@ class SqlLedger(SqlRepository):
         if missing:
             await self._look_up(missing, found)
         for ref, account_id in found.items():
-            self._refs[account_id] = ref
+            self._refs_add(ref, account_id)
         return found
 
     async def _look_up(self, missing: list[AccountRef], found: dict[AccountRef, int]) -> None:
@@ -677,7 +677,7 @@ class SqlLedger(SqlRepository):
             if row.part == "a":
                 account = _opened_account(row)
                 locked.append(account)
-                self._refs[account.id] = account.ref
+                self._refs_add(account.ref, account.id)
                 if row.a_created:
                     self._maybe_new.add(account.id)
                 elif row.a_seen_version != account.version:
@@ -731,7 +731,7 @@ class SqlLedger(SqlRepository):
             if row.part == "a":
                 account = _opened_account(row)
                 locked.append(account)
-                self._refs[account.id] = account.ref
+                self._refs_add(account.ref, account.id)
             elif row.part == "i":
                 ref = AccountRef(AccountKind(row.a_kind), row.a_owner_id, row.a_currency,
                                  row.a_qualifier)
@@ -897,8 +897,9 @@ class SqlLedger(SqlRepository):
             if is_unique_violation(exc):
                 # Somebody recorded this journal or resolved this hold first.
                 raise ConcurrencyConflict("wallet_journal", journal=journal.id) from exc
-            if _is_foreign_key_violation(exc):
-                self._known.clear()  # an account id that does not exist (any more)
+            # A foreign key or check refusal the code's own checks did not foresee: an id
+            # from memory may name no account or another one. Forget them; a retry looks up.
+            self._known.clear()
             raise
         if changes:
             result = await self.connection.execute(
