@@ -422,6 +422,9 @@ class SqlRelayJournal:
         self._pairs_due = False
         self._recent_pairs: OrderedDict[tuple[str, ...], None] = OrderedDict()
         self._writer: asyncio.Task[None] | None = None
+        # Who waits for the staged copies (flush), and the copies' write under way.
+        self._pair_waiters: list[asyncio.Future[None]] = []
+        self._pairs_writing: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.writes = 0  # statements issued, for benchmarks
 
@@ -454,16 +457,25 @@ class SqlRelayJournal:
         return True
 
     async def flush(self) -> None:
+        """Returns once every copy staged before the call is written (or failed, logged):
+        however busy the journal stays with others' messages meanwhile."""
+        waiting: list[asyncio.Future[None]] = []
+        if self._pairs_writing is not None:
+            waiting.append(self._pairs_writing)
         if self._pairs:
+            written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._pair_waiters.append(written)
+            waiting.append(written)
             self._pairs_due = True
-        if self._messages or self._pairs:
             self._kick()
-        while self._writer is not None and not self._writer.done():
-            await asyncio.shield(self._writer)
+        for future in waiting:
+            await asyncio.shield(future)
 
     async def close(self) -> None:
         """Write what waits, then let go of the connection."""
         await self.flush()
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -486,17 +498,27 @@ class SqlRelayJournal:
         while True:
             messages, self._messages = self._messages, []
             pairs: list[dict[str, Any]] = []
+            waiters: list[asyncio.Future[None]] = []
             if self._pairs_due:
                 pairs, self._pairs, self._pairs_due = self._pairs, [], False
+                waiters, self._pair_waiters = self._pair_waiters, []
                 if self._timer is not None:
                     self._timer.cancel()
                     self._timer = None
-            if not messages and not pairs:
+            if not messages and not pairs and not waiters:
                 return
-            if messages:
-                await self._write_messages(messages)
-            if pairs:
-                await self._write_pairs(pairs)
+            writing = asyncio.get_running_loop().create_future() if pairs else None
+            self._pairs_writing = writing
+            try:
+                if messages:
+                    await self._write_messages(messages)
+                if pairs:
+                    await self._write_pairs(pairs)
+            finally:
+                self._pairs_writing = None
+                for future in (*waiters, *([writing] if writing else [])):
+                    if not future.done():
+                        future.set_result(None)
 
     async def _write_messages(
         self, messages: list[tuple[RelayedMessage, int, asyncio.Future[RelayedMessage | None]]],

@@ -5,6 +5,7 @@ another process, and the last copies at shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import sqlalchemy as sa
@@ -115,5 +116,31 @@ async def test_closing_the_runtime_writes_the_last_copies(world: RelayWorld) -> 
     if journal is not None:
         await journal.close()  # what Runtime.close does before letting the database go
     async with _other_process(world).uow_factory() as uow:
+        [pair] = await uow.relay_pairs.of_message(plan.relayed_message_id)
+    assert pair.to_message_id == copies[world.provider.id]
+
+
+async def test_a_flush_returns_once_its_copies_are_written_however_busy_the_journal(
+        world: RelayWorld) -> None:
+    journal = _journal(world)
+    if journal is None:
+        return  # SQLite writes copies in the unit of work: nothing waits to be flushed
+    await world.accepted_order()
+    plan, copies = await world.send_and_deliver(world.customer, "第一条")
+    busy = True
+
+    async def chatter() -> None:
+        n = 0
+        while busy:
+            n += 1
+            await world.send(world.provider, f"忙 {n}")
+
+    talking = asyncio.create_task(chatter())
+    try:
+        await asyncio.wait_for(journal.flush(), timeout=10)
+    finally:
+        busy = False
+        await talking
+    async with world.runtime.uow_factory() as uow:
         [pair] = await uow.relay_pairs.of_message(plan.relayed_message_id)
     assert pair.to_message_id == copies[world.provider.id]
