@@ -3,17 +3,24 @@ alerts and refunds (`uow.payments`), withdrawals (`uow.withdrawals`).
 
 How balances change without lost updates or deadlocks:
 
-- Guarded accounts a journal debits are locked first, all in one `INSERT … ON CONFLICT DO
-  UPDATE … RETURNING` (get-or-create and row lock in one round trip, rows in natural-key
-  order so every transaction takes them in the same order). SQLite needs no row locks: its
-  writers are serialized by `BEGIN IMMEDIATE` (storage/db.py).
+- Guarded accounts a journal debits are locked first, in natural-key order so every
+  transaction takes them in the same order (get-or-create and row lock in one statement).
+  SQLite needs no row locks: its writers are serialized by `BEGIN IMMEDIATE` (storage/db.py).
 - Every other account change is an atomic increment (`credits_posted = credits_posted + :d`)
-  in the journal's last statement, in account id order; the flows write their own rows
-  (payment status, earnings) before their journal, so hot accounts such as the platform's
-  fees are locked only from that statement to the commit.
+  in the journal's write, accounts in id order, so hot accounts such as the platform's fees
+  are locked only from that statement to the commit.
 - The database refuses what must never happen (CHECK constraints in storage/tables/wallet.py);
   a unique violation on a journal, transfer or hold id means a concurrent writer won the
   race and becomes a ConcurrencyConflict, which the message bus retries.
+
+What an escrow lifecycle costs (the hot path, `open` + `write`): on PostgreSQL a flow opens
+its journal with ONE statement (locks, the other accounts' ids, the journal for a replay,
+the order's open holds) and writes it with ONE (journal, transfers, earning, balance
+changes; data-modifying CTEs over arrays, so one prepared text serves any number of legs).
+Every statement is built once at import, so executions are served from SQLAlchemy's
+compiled cache. Ids of accounts that need no lock are remembered per engine (an account is
+never deleted nor re-keyed); a remembered id is matched again by natural key when written.
+SQLite takes a few more statements (no data-modifying CTEs), each cheap and local.
 """
 
 from __future__ import annotations
@@ -188,9 +195,8 @@ def _opened_hold(row: Any) -> tuple[int, Transfer]:
     )
 
 
-def _keys(refs: Sequence[AccountRef]) -> list[tuple[str, int, str, str]]:
-    keys = [(r.kind.value, r.owner_id, r.qualifier, r.currency) for r in refs]
-    return keys or [_NO_KEY]
+def _keys(refs: Sequence[AccountRef]) -> str:
+    return json.dumps([[r.kind.value, r.owner_id, r.qualifier, r.currency] for r in refs])
 
 
 def _key_params(ref: AccountRef | None) -> dict[str, Any]:
@@ -318,9 +324,13 @@ def _new_accounts(wanted: str, found: str) -> str:
 _WANTED = _wanted("wanted", "")
 _NEW_ACCOUNTS = _new_accounts("wanted", "found")
 _ACCOUNT_LIST = ", ".join(_ACCOUNT_COLUMNS)
+# The ids of the wanted accounts and of the owner's, each part by its index (an OR of the two
+# would make PostgreSQL scan every account).
 _MINE = (
-    "EXISTS (SELECT 1 FROM wanted w WHERE " + _KEY_MATCH.format(a="a", w="w") + ") "
-    "OR (a.kind = :owner_kind AND a.owner_id = :owner_id)"
+    "mine AS (SELECT a.id FROM wallet_accounts a JOIN wanted w ON "
+    + _KEY_MATCH.format(a="a", w="w")
+    + " UNION SELECT a.id FROM wallet_accounts a "
+    "WHERE a.kind = :owner_kind AND a.owner_id = :owner_id)"
 )
 
 # PostgreSQL: lock (get-or-create) the wanted accounts and the existing accounts of one
@@ -331,10 +341,12 @@ _MINE = (
 # that snapshot, so the repository can tell when a writer committed in between (the versions
 # differ) and read again (see `SqlLedger.open`).
 _OPEN_PG = _typed(
-    f"WITH {_WANTED}, "
-    f"seen AS (SELECT a.id, a.version FROM wallet_accounts a WHERE {_MINE}), "
-    f"found AS MATERIALIZED (SELECT {_ACCOUNT_LIST} FROM wallet_accounts a WHERE {_MINE} "
-    f"ORDER BY {_LOCK_ORDER} FOR NO KEY UPDATE), "
+    f"WITH {_WANTED}, {_MINE}, "
+    "seen AS (SELECT a.id, a.version FROM mine m JOIN wallet_accounts a ON a.id = m.id), "
+    f"found AS MATERIALIZED (SELECT {', '.join(f'a.{c}' for c in _ACCOUNT_COLUMNS)} "
+    "FROM mine m JOIN wallet_accounts a ON a.id = m.id "
+    f"ORDER BY {', '.join(f'a.{part}' for part in _LOCK_ORDER.split(', '))} "
+    "FOR NO KEY UPDATE OF a), "
     f"created AS ({_NEW_ACCOUNTS} RETURNING {_ACCOUNT_LIST}), "
     f"{_wanted('others', 'o_')}, "
     "others_found AS (SELECT a.id, a.kind, a.owner_id, a.qualifier, a.currency "
@@ -369,30 +381,29 @@ _OPEN_READS = {dialect: _typed(_opening_reads(dialect)) for dialect in ("postgre
 # SQLite: the same reads in one statement, with no locks to take (the transaction holds the
 # database lock, BEGIN IMMEDIATE): the wanted accounts, the owner's, the others' ids, the
 # journal and the holds. What does not exist yet is created afterwards.
-_KEY_TUPLE = sa.TupleType(sa.String(), sa.BigInteger(), sa.String(), sa.String())
-_NO_KEY = ("", -1, "", "")  # matches no account: an expanding IN needs at least one value
+# Natural keys travel as a JSON array of [kind, owner, qualifier, currency]: SQLite then looks
+# each up in the unique index (a row-value IN list would use only its first column).
+_SQLITE_KEYS = (
+    "FROM json_each(:{keys}) k JOIN wallet_accounts a "
+    "ON a.kind = json_extract(k.value, '$[0]') AND a.owner_id = json_extract(k.value, '$[1]') "
+    "AND a.qualifier = json_extract(k.value, '$[2]') "
+    "AND a.currency = json_extract(k.value, '$[3]')"
+)
 _ACCOUNT_VALUES = {f"a_{name}": f"a.{name}" for name in _ACCOUNT_COLUMNS}
 _OPEN_SQLITE = _typed(
-    _opening_select(
-        "sqlite", "a", _ACCOUNT_VALUES,
-        "FROM wallet_accounts a WHERE (a.kind, a.owner_id, a.qualifier, a.currency) IN :lock_keys",
-    )
+    _opening_select("sqlite", "a", _ACCOUNT_VALUES, _SQLITE_KEYS.format(keys="lock_keys"))
     + " UNION ALL "
     + _opening_select(
         "sqlite", "a", _ACCOUNT_VALUES,
         "FROM wallet_accounts a WHERE a.kind = :owner_kind AND a.owner_id = :owner_id",
     )
     + " UNION ALL "
-    + _opening_select(
-        "sqlite", "i", _ACCOUNT_VALUES,
-        "FROM wallet_accounts a "
-        "WHERE (a.kind, a.owner_id, a.qualifier, a.currency) IN :other_keys",
-    )
+    + _opening_select("sqlite", "i", _ACCOUNT_VALUES, _SQLITE_KEYS.format(keys="other_keys"))
     + " UNION ALL "
     + _opening_reads("sqlite")
-).bindparams(
-    sa.bindparam("lock_keys", expanding=True, type_=_KEY_TUPLE),
-    sa.bindparam("other_keys", expanding=True, type_=_KEY_TUPLE),
+)
+_ACCOUNTS_BY_KEY_SQLITE = sa.text(
+    f"SELECT {', '.join(f'a.{c}' for c in _ACCOUNT_COLUMNS)} " + _SQLITE_KEYS.format(keys="keys")
 )
 
 # PostgreSQL: get or create accounts by natural key, in one round trip; only what the
@@ -586,8 +597,12 @@ class SqlLedger(SqlRepository):
         return found
 
     async def _select(self, refs: Sequence[AccountRef]) -> dict[AccountRef, Account]:
-        keys = [(r.kind.value, r.owner_id, r.qualifier, r.currency) for r in refs]
-        rows = (await self.connection.execute(_ACCOUNTS_BY_KEY, {"keys": keys})).all()
+        if self.dialect == "sqlite":
+            query, params = _ACCOUNTS_BY_KEY_SQLITE, {"keys": _keys(refs)}
+        else:
+            keys = [(r.kind.value, r.owner_id, r.qualifier, r.currency) for r in refs]
+            query, params = _ACCOUNTS_BY_KEY, {"keys": keys}
+        rows = (await self.connection.execute(query, params)).all()
         return {_key_of(row): _account(row) for row in rows}
 
     async def account_ids(self, refs: Iterable[AccountRef]) -> dict[AccountRef, int]:

@@ -96,8 +96,9 @@ wallet_earnings = sa.Table(
     sa.Column("amount", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("order_id", sa.BigInteger, nullable=True),
-    # Written just before its journal (so the journal's balance updates come last, see
-    # storage/repositories/wallet.py): unique, but no foreign key to wallet_journals.
+    # Written with its journal (in the same statement on PostgreSQL, just before it on
+    # SQLite, see storage/repositories/wallet.py): unique, but no foreign key to
+    # wallet_journals.
     sa.Column("journal_id", sa.String(200), nullable=False, unique=True),
     sa.Column("earned_at", UTCDateTime(), nullable=False),
     sa.Column("settled_at", UTCDateTime(), nullable=True),
