@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.booking import events as booking
+from core.identity import events as identity
 from core.identity.guards import acting_user, ensure_can_act
 from core.identity.model import Role, UserStatus
 from core.identity.strikes import record_strike
@@ -717,6 +718,13 @@ async def on_dispute_opened(event: booking.DisputeOpened, uow: UnitOfWork, clock
     await _audit(uow, conversation, "chat_dispute", None, now)
 
 
+async def on_user_banned(event: identity.UserBanned, uow: UnitOfWork, clock: Clock,
+                         relay_routes: RouteCache | None = None) -> None:
+    """A banned sender is refused at their next message, not when their route expires."""
+    if relay_routes is not None:
+        relay_routes.forget_user(event.user_id)
+
+
 COMMAND_HANDLERS: dict[type[Command], Handler] = {
     c.RouteInbound: route_inbound,
     c.RouteEdit: route_edit,
@@ -741,5 +749,6 @@ EVENT_HANDLERS: dict[type[Event], list[Handler]] = {
     booking.OrderRejected: [on_order_closed],
     booking.DisputeResolved: [on_order_closed],
     booking.DisputeOpened: [on_dispute_opened],
+    identity.UserBanned: [on_user_banned],
     **pending.EVENT_HANDLERS,
 }

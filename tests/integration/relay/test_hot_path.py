@@ -8,11 +8,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from app.bootstrap import Runtime, bootstrap
+from core.identity.commands import BanUser
 from core.relay import commands as r
 from core.relay.model import DeliveryMode
+from core.shared.errors import DomainError
 from tests.integration.relay.conftest import RelayWorld
 from tests.unit.booking.fakes import FakePayments
 
@@ -144,3 +147,13 @@ async def test_a_flush_returns_once_its_copies_are_written_however_busy_the_jour
     async with world.runtime.uow_factory() as uow:
         [pair] = await uow.relay_pairs.of_message(plan.relayed_message_id)
     assert pair.to_message_id == copies[world.provider.id]
+
+
+async def test_a_sender_banned_meanwhile_is_refused_at_the_next_message(world: RelayWorld) -> None:
+    await world.accepted_order()
+    await world.send_and_deliver(world.customer, "你好")
+    await world.send_and_deliver(world.customer, "在吗")  # the route is remembered now
+    await world.bus.handle(BanUser(user_id=world.customer.id, reason="spam"))
+    with pytest.raises(DomainError) as refused:
+        await world.send(world.customer, "还在吗")
+    assert refused.value.key == "error.user.banned"
