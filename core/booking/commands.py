@@ -207,5 +207,16 @@ class ListOrders(Query):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ListBusyIntervals(Query):
+    """The (start, end) of a provider's orders that hold their calendar (active ones) and
+    overlap [start, end), earliest first: what a slot picker leaves out."""
+
+    provider_id: int
+    start: datetime
+    end: datetime
+    exclude_order_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class GetCategoryPolicy(Query):
     category_id: int

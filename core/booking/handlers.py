@@ -819,6 +819,12 @@ async def list_orders(cmd: c.ListOrders, uow: Any, clock: Clock, directory: Dire
     )))
 
 
+async def list_busy_intervals(cmd: c.ListBusyIntervals, uow: Any) -> list[tuple[datetime, datetime]]:
+    return list(await uow.orders.busy_intervals(
+        cmd.provider_id, cmd.start, cmd.end, exclude_order_id=cmd.exclude_order_id,
+    ))
+
+
 COMMAND_HANDLERS: dict[type[Command], Handler] = {
     c.BookOrder: book_order,
     c.PublishOpenOrder: publish_open_order,
@@ -846,6 +852,7 @@ COMMAND_HANDLERS: dict[type[Command], Handler] = {
     c.DueOrders: due_orders,
     c.GetOrder: get_order,
     c.ListOrders: list_orders,
+    c.ListBusyIntervals: list_busy_intervals,
 }
 
 EVENT_HANDLERS: dict[type[Event], list[Handler]] = {

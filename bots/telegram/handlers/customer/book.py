@@ -75,7 +75,7 @@ async def on_book(
     bus: MessageBus,
     locale: str,
 ) -> None:
-    provider = await reads.provider(bus, callback_data.provider_id)
+    provider = await _booked_provider(bus, callback_data.provider_id)
     categories = await reads.categories(bus)
     offers = [o for o in provider.offers if o.active and o.category_id in categories]
     if not offers:
@@ -97,6 +97,11 @@ async def on_book(
     await callback.answer()
 
 
+async def _booked_provider(bus: MessageBus, provider_id: int) -> ProviderDetails:
+    """The provider being booked, as read for their card or an earlier step a moment ago."""
+    return await reads.provider(bus, provider_id, max_age=reads.BOOKING_READ_SECONDS)
+
+
 async def _reply(callback: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
     """Booking steps start under a provider card (maybe a photo): continue in a new message
     the first time, then edit that message as the steps go on."""
@@ -114,7 +119,7 @@ async def on_offer(
     actor: Actor,
     locale: str,
 ) -> None:
-    provider = await reads.provider(bus, callback_data.provider_id)
+    provider = await _booked_provider(bus, callback_data.provider_id)
     offer = reads.offer_of(provider, callback_data.offer_id)
     categories = await reads.categories(bus)
     category = categories.get(offer.category_id)
@@ -230,7 +235,7 @@ async def on_calendar(
     state: FSMContext,
 ) -> None:
     cb = callback_data
-    provider = await reads.provider(bus, cb.owner)
+    provider = await _booked_provider(bus, cb.owner)
     exclude = None
     if cb.mode == "b":
         category = (await reads.categories(bus)).get(reads.offer_of(provider, cb.ref).category_id)

@@ -13,14 +13,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 from bots.telegram.calendar import bookable_starts
-from core.booking.commands import GetCategoryPolicy, ListOrders
+from core.booking.commands import GetCategoryPolicy, ListBusyIntervals
 from core.booking.model import Order, Party
 from core.booking.policy import BookingPolicy
-from core.booking.states import ACTIVE, OrderState
+from core.booking.states import OrderState
 from core.catalog.availability import Interval
 from core.catalog.commands import GetProvider, ListCategories
 from core.catalog.handlers import ProviderDetails
@@ -46,8 +47,31 @@ async def categories(bus: MessageBus) -> dict[int, Category]:
     return dict(cached[1])
 
 
-async def provider(bus: MessageBus, provider_id: int) -> ProviderDetails:
+# The booking steps after a provider's card (offer, units, month, day, start) each need the
+# provider's offers and weekly schedule; reading them once per booking rather than once per
+# tap is enough, since `BookOrder` checks the offer and the slot against fresh rows anyway.
+BOOKING_READ_SECONDS = 30.0
+MAX_REMEMBERED_PROVIDERS = 10_000
+_providers: WeakKeyDictionary[MessageBus, dict[int, tuple[float, ProviderDetails]]] = (
+    WeakKeyDictionary()
+)
+
+
+async def provider(bus: MessageBus, provider_id: int, *, max_age: float = 0.0) -> ProviderDetails:
+    """The provider's profile, offers and schedule; with `max_age`, a read at most that many
+    seconds old will do (every read is remembered for the booking steps)."""
+    now = time.monotonic()
+    remembered = _providers.get(bus)
+    if remembered is None:
+        remembered = _providers[bus] = {}
+    if max_age > 0:
+        cached = remembered.get(provider_id)
+        if cached is not None and now - cached[0] <= max_age:
+            return cached[1]
     details: ProviderDetails = await bus.handle(GetProvider(provider_id=provider_id))
+    if len(remembered) >= MAX_REMEMBERED_PROVIDERS:
+        remembered.clear()
+    remembered[provider_id] = (now, details)
     return details
 
 
@@ -56,21 +80,6 @@ def offer_of(details: ProviderDetails, offer_id: int) -> Offer:
         if offer.id == offer_id and offer.active:
             return offer
     raise NotFound("error.offer.not_found", offer_id=offer_id)
-
-
-async def busy_intervals(
-    bus: MessageBus, provider_id: int, *, exclude_order_id: int | None = None
-) -> list[Interval]:
-    """The scheduled time of the provider's orders that still hold their calendar."""
-    busy: list[Interval] = []
-    for state in sorted(ACTIVE):
-        orders = await bus.handle(ListOrders(provider_id=provider_id, state=state, limit=500))
-        busy.extend(
-            (o.scheduled_start, o.scheduled_end)
-            for o in orders
-            if o.id != exclude_order_id and o.scheduled_start and o.scheduled_end
-        )
-    return busy
 
 
 async def free_starts(
@@ -84,7 +93,14 @@ async def free_starts(
     exclude_order_id: int | None = None,
 ) -> dict[date, list[datetime]]:
     """Customer-local day -> bookable UTC starts for a booking of `duration`."""
-    busy = await busy_intervals(bus, details.profile.user_id, exclude_order_id=exclude_order_id)
+    # The provider's active orders around the days shown (a day either side covers any zone
+    # and a booking running past midnight), in one read.
+    busy: list[Interval] = await bus.handle(ListBusyIntervals(
+        provider_id=details.profile.user_id,
+        start=datetime.combine(first, dtime.min, zone) - timedelta(days=1),
+        end=datetime.combine(last, dtime.min, zone) + timedelta(days=2) + duration,
+        exclude_order_id=exclude_order_id,
+    ))
     return bookable_starts(details.schedule, busy, bus.clock.now(), duration, zone, first, last)
 
 
