@@ -36,7 +36,7 @@ from app.scheduler import sweeping
 from app.settings import ConfigurationError, Settings
 from bots.i18n import LOCALES
 from bots.telegram.dedup import InMemoryDeduplicator, RedisDeduplicator, UpdateDeduplicator
-from bots.telegram.factory import build_bot, build_dispatcher
+from bots.telegram.factory import UpdateScopedStorage, build_bot, build_dispatcher
 from bots.telegram.handlers import menu_commands
 from bots.telegram.handlers.operator import OperatorGroup, operator_cards
 from bots.telegram.handlers.relay import sos_card
@@ -119,21 +119,24 @@ def build_telegram(
     """The bot, its dispatcher and the notice relay; Redis keys start with `redis_namespace:`."""
     check_telegram_settings(settings)
     assert settings.telegram_token is not None
+    rate_prefix = f"{redis_namespace}:tg:rate:"
     limiter: RateLimiter = (
-        RedisRateLimiter(redis, prefix=f"{redis_namespace}:tg:rate:")
+        RedisRateLimiter(redis, prefix=rate_prefix)
         if redis
         else InProcessRateLimiter()
     )
     deduplicator: UpdateDeduplicator = (
-        RedisDeduplicator(redis, prefix=f"{redis_namespace}:tg:update:")
+        # The claim takes the sender's throttle cell (the limiter's keys) in the same script.
+        RedisDeduplicator(redis, prefix=f"{redis_namespace}:tg:update:",
+                          throttle_prefix=rate_prefix)
         if redis
         else InMemoryDeduplicator()
     )
     storage: BaseStorage = (
-        RedisStorage(
+        UpdateScopedStorage(RedisStorage(
             redis,
             key_builder=DefaultKeyBuilder(prefix=f"{redis_namespace}:fsm", with_bot_id=True),
-        )
+        ))
         if redis
         else MemoryStorage()
     )

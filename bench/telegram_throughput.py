@@ -554,6 +554,8 @@ def counting(service: Any, world: BotWorld) -> Iterator[dict[str, int]]:
 
         async def counted(*args: Any, **options: Any) -> Any:
             counts["redis"] += 1
+            if PROFILE_TO:
+                texts[f"redis {args[0]} {str(args[1])[:40] if len(args) > 1 else ''}"] += 1
             return await execute(*args, **options)
 
         redis.execute_command = counted

@@ -4,7 +4,9 @@ Telegram redelivers a webhook update it thinks failed, and a restarted poller ma
 update again; with several workers the copy can reach another process. The first claim of
 `<bot id>:<update_id>` wins: in Redis (`SET NX EX`, shared by all workers) when configured,
 otherwise in a per-process set with a time to live. The middleware runs first on every
-update and drops the copies before anything else sees them.
+update and drops the copies before anything else sees them. When the per-user throttle's
+cells live in the same Redis, the claim takes the update's cell in the same script and hands
+the verdict to `ThrottlingMiddleware`: one round trip for both.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, Update
+from aiogram.types import TelegramObject, Update, User
+
+from bots.telegram.ratelimit import RedisRateLimiter, Rule
+from bots.telegram.throttling import THROTTLE_WAIT, ThrottlingMiddleware
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -68,8 +73,36 @@ class InMemoryDeduplicator:
         return len(self._expiry)
 
 
+# KEYS[1]: the update's claim, KEYS[2]: the sender's throttle cell (the GCRA arrival time
+# `RedisRateLimiter` keeps). ARGV: the claim's time to live, the rule's interval and
+# tolerance. A claim already held returns -1 and takes nothing; otherwise the claim is held
+# and the cell taken if free now (returns 0), else left (returns the seconds until free),
+# exactly as `RedisRateLimiter.try_acquire` would decide.
+_CLAIM_THEN_TRY = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
+  return '-1'
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval = tonumber(ARGV[2])
+local tolerance = tonumber(ARGV[3])
+local stored = redis.call('GET', KEYS[2])
+local tat = stored and tonumber(stored) or now
+if tat < now then tat = now end
+local wait = tat - tolerance - now
+if wait > 0 then
+  return tostring(wait)
+end
+tat = tat + interval
+redis.call('SET', KEYS[2], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+return '0'
+"""
+
+
 class RedisDeduplicator:
-    """Claims shared by every worker: `SET <prefix><key> 1 NX EX ttl`."""
+    """Claims shared by every worker: `SET <prefix><key> 1 NX EX ttl`. Given the throttle's
+    key prefix (the `RedisRateLimiter`'s, in the same Redis), a claim can also take the
+    sender's throttle cell in the same script."""
 
     def __init__(
         self,
@@ -77,23 +110,55 @@ class RedisDeduplicator:
         ttl_seconds: int = DEFAULT_TTL_SECONDS,
         *,
         prefix: str = "yueban:tg:update:",
+        throttle_prefix: str | None = None,
     ) -> None:
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
         self._redis = redis
         self._ttl = int(ttl_seconds)
         self._prefix = prefix
+        self._throttle_prefix = throttle_prefix
+        self._claim_then_try = redis.register_script(_CLAIM_THEN_TRY)
 
     async def first_time(self, key: str) -> bool:
         return bool(await self._redis.set(self._prefix + key, b"1", nx=True, ex=self._ttl))
+
+    @property
+    def throttles(self) -> bool:
+        """Whether a claim can take a throttle cell too (`throttle_prefix` was given)."""
+        return self._throttle_prefix is not None
+
+    async def first_time_then_try(self, key: str, rule: Rule) -> float | None:
+        """Claim `key` and, if it is the first claim, take a cell under the throttle `rule`
+        if free now, in one round trip: None for a copy, else the seconds until the cell is
+        free (0: taken)."""
+        assert self._throttle_prefix is not None
+        result = await self._claim_then_try(
+            keys=[self._prefix + key, self._throttle_prefix + rule.key],
+            args=[self._ttl, repr(rule.interval), repr(rule.tolerance)],
+        )
+        wait = float(result.decode() if isinstance(result, bytes) else result)
+        return None if wait < 0 else wait
 
 
 class DeduplicationMiddleware(BaseMiddleware):
     """Outer update middleware: a copy of an update already seen goes no further."""
 
-    def __init__(self, deduplicator: UpdateDeduplicator) -> None:
+    def __init__(
+        self, deduplicator: UpdateDeduplicator, throttling: ThrottlingMiddleware | None = None
+    ) -> None:
         self.deduplicator = deduplicator
         self.duplicates = 0
+        # With the claims and the throttle's cells in one Redis, the claim takes the cell too
+        # and leaves the verdict to the throttling middleware in the handler data.
+        self._throttling = (
+            throttling
+            if throttling is not None
+            and isinstance(deduplicator, RedisDeduplicator)
+            and deduplicator.throttles
+            and isinstance(throttling.limiter, RedisRateLimiter)
+            else None
+        )
 
     async def __call__(
         self,
@@ -104,7 +169,19 @@ class DeduplicationMiddleware(BaseMiddleware):
         if isinstance(event, Update):
             bot = data.get("bot")
             key = f"{bot.id if bot else 0}:{event.update_id}"
-            if not await self.deduplicator.first_time(key):
+            user: User | None = data.get("event_from_user")
+            throttling = self._throttling
+            if throttling is not None and bot is not None and user is not None:
+                assert isinstance(self.deduplicator, RedisDeduplicator)
+                wait = await self.deduplicator.first_time_then_try(
+                    key, throttling.rule_for(bot.id, user.id)
+                )
+                first = wait is not None
+                if first:
+                    data[THROTTLE_WAIT] = wait
+            else:
+                first = await self.deduplicator.first_time(key)
+            if not first:
                 self.duplicates += 1
                 log.info("dropped duplicate update %s", key)
                 return None

@@ -8,14 +8,20 @@ bus as `bus` and the actor cache as `actor_cache` from the dispatcher's workflow
 
 from __future__ import annotations
 
+import contextlib
+import copy
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.state import State
+from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
@@ -83,6 +89,83 @@ def build_bot(
     return Bot(token, session=session)
 
 
+# -- FSM reads, once per update ---------------------------------------------------------------
+
+_fsm_reads: ContextVar[dict[tuple[StorageKey, str], Any] | None] = ContextVar(
+    "yueban_fsm_reads", default=None
+)
+
+
+@contextlib.contextmanager
+def fsm_read_scope() -> Iterator[None]:
+    """Updates handed on inside this block (to tasks, which copy the context) each remember
+    their FSM reads for themselves: see `UpdateScopedStorage`."""
+    token = _fsm_reads.set({})
+    try:
+        yield
+    finally:
+        _fsm_reads.reset(token)
+
+
+class UpdateScopedStorage(BaseStorage):
+    """FSM storage in Redis that reads a conversation's state and data together, once per
+    update: aiogram reads the state for every update, and a handler then reads the state
+    again and the data; each was a Redis round trip. Writes go through at once and update
+    what the update remembers. Outside an update's scope it reads Redis every time."""
+
+    def __init__(self, inner: RedisStorage) -> None:
+        self.inner = inner
+
+    @property
+    def redis(self) -> Any:
+        return self.inner.redis
+
+    async def _load(self, key: StorageKey) -> dict[tuple[StorageKey, str], Any] | None:
+        reads = _fsm_reads.get()
+        if reads is None or (key, "state") in reads:
+            return reads
+        builder = self.inner.key_builder
+        state, data = await self.inner.redis.mget(
+            builder.build(key, "state"), builder.build(key, "data")
+        )
+        reads[(key, "state")] = state.decode() if isinstance(state, bytes) else state
+        if data is None:
+            reads[(key, "data")] = {}
+        else:
+            reads[(key, "data")] = self.inner.json_loads(
+                data.decode() if isinstance(data, bytes) else data
+            )
+        return reads
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        reads = await self._load(key)
+        if reads is None:
+            return await self.inner.get_state(key)
+        state: str | None = reads[(key, "state")]
+        return state
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        reads = await self._load(key)
+        if reads is None:
+            return await self.inner.get_data(key)
+        return copy.deepcopy(reads[(key, "data")])  # type: ignore[no-any-return]
+
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        await self.inner.set_state(key, state)
+        reads = _fsm_reads.get()
+        if reads is not None and (key, "state") in reads:
+            reads[(key, "state")] = state.state if isinstance(state, State) else state
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        await self.inner.set_data(key, data)
+        reads = _fsm_reads.get()
+        if reads is not None and (key, "state") in reads:
+            reads[(key, "data")] = copy.deepcopy(dict(data))
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
 @dataclass
 class DispatcherParts:
     """What the dispatcher shares with the rest of the process (and tests look at)."""
@@ -103,9 +186,12 @@ def build_dispatcher(
 ) -> Dispatcher:
     """The dispatcher with Yueban's middlewares and routers; `dp["parts"]` holds its pieces."""
     dispatcher = Dispatcher(storage=storage or MemoryStorage())
+    throttling = ThrottlingMiddleware(limiter or InProcessRateLimiter(), throttle)
     parts = DispatcherParts(
-        deduplication=DeduplicationMiddleware(deduplicator or InMemoryDeduplicator()),
-        throttling=ThrottlingMiddleware(limiter or InProcessRateLimiter(), throttle),
+        deduplication=DeduplicationMiddleware(
+            deduplicator or InMemoryDeduplicator(), throttling=throttling
+        ),
+        throttling=throttling,
         actor_cache=actor_cache or ActorCache(),
     )
     dispatcher["bus"] = bus

@@ -4,7 +4,8 @@ Each Telegram user gets a budget of updates (a burst, then a steady rate) under 
 cells as the outbound limiter, in Redis when configured so all workers share it. Updates
 over the budget are dropped before they reach the database; the user is told to slow down
 at most once per `warn_every_seconds`, in their Telegram language (the account may not even
-be looked up yet, and looking it up is what we are saving).
+be looked up yet, and looking it up is what we are saving). With Redis for both, the
+update's deduplication claim and its throttle cell are one script, one round trip.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from bots.telegram.ratelimit import RateLimiter, Rule
 
 log = logging.getLogger(__name__)
 
+# Handler data key: the seconds to wait that deduplication learnt while claiming the update
+# (see `DeduplicationMiddleware`), so the throttle needs no round trip of its own.
+THROTTLE_WAIT = "throttle_wait"
+
 
 @dataclass(frozen=True)
 class ThrottleLimits:
@@ -38,6 +43,11 @@ class ThrottlingMiddleware(BaseMiddleware):
         self.limits = limits or ThrottleLimits()
         self.dropped = 0
 
+    def rule_for(self, bot_id: int, user_id: int) -> Rule:
+        return Rule.per_second(
+            f"{bot_id}:user:{user_id}", self.limits.updates_per_second, self.limits.burst
+        )
+
     async def __call__(
         self,
         handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
@@ -48,10 +58,11 @@ class ThrottlingMiddleware(BaseMiddleware):
         bot: Bot | None = data.get("bot")
         if user is None or bot is None or not isinstance(event, Update):
             return await handler(event, data)
-        rule = Rule.per_second(
-            f"{bot.id}:user:{user.id}", self.limits.updates_per_second, self.limits.burst
-        )
-        if await self.limiter.try_acquire([rule]) <= 0:
+        # Deduplication may have taken the cell already, in the same round trip as its claim.
+        wait = data.pop(THROTTLE_WAIT, None)
+        if wait is None:
+            wait = await self.limiter.try_acquire([self.rule_for(bot.id, user.id)])
+        if wait <= 0:
             return await handler(event, data)
         self.dropped += 1
         log.info("throttled update %s from user %s", event.update_id, user.id)

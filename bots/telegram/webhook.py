@@ -23,6 +23,7 @@ from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
 
+from bots.telegram.factory import fsm_read_scope
 from bots.telegram.feeder import UpdateFeeder
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,8 @@ class WebhookEndpoint:
             log.warning("webhook refused a body that is not an update: %s", error)
             return web.json_response({"ok": False, "error": "not an update"}, status=400)
         self.accepted += 1
-        self.feeder.submit(update)
+        with fsm_read_scope():  # the update's task reads its FSM state and data once
+            self.feeder.submit(update)
         return web.json_response({"ok": True})
 
     async def drain(self) -> None:

@@ -1,0 +1,172 @@
+"""What an update costs the bot: the deduplication claim and the sender's throttle cell are
+one Redis script; a conversation's FSM state and data are read together, once per update;
+the categories, a provider being booked and the actor's time zone are not read again on
+every tap."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
+from aiogram.fsm.storage.redis import RedisStorage
+from aiogram.types import Chat, Message, Update, User
+from redis.asyncio import Redis
+
+from bots.telegram.dedup import DeduplicationMiddleware, RedisDeduplicator
+from bots.telegram.factory import UpdateScopedStorage, fsm_read_scope
+from bots.telegram.handlers.customer import reads
+from bots.telegram.ratelimit import RedisRateLimiter, Rule
+from bots.telegram.throttling import ThrottleLimits, ThrottlingMiddleware
+
+PREFIX = "yueban-test-cost:"
+
+
+class Counted:
+    """Counts the commands a Redis client sends (scripts included)."""
+
+    def __init__(self, client: Redis) -> None:
+        self.commands: list[str] = []
+        execute = client.execute_command
+
+        async def counted(*args: Any, **options: Any) -> Any:
+            self.commands.append(str(args[0]))
+            return await execute(*args, **options)
+
+        client.execute_command = counted  # type: ignore[method-assign]
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    keys = [key async for key in client.scan_iter(f"{PREFIX}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+class FakeBot:
+    id = 7
+
+
+def update(update_id: int, user_id: int = 42) -> tuple[Update, dict[str, Any]]:
+    user = User(id=user_id, is_bot=False, first_name="Ann", language_code="en")
+    message = Message(message_id=update_id, date=0, chat=Chat(id=user_id, type="private"),
+                      from_user=user, text="hi")
+    return Update(update_id=update_id, message=message), {"bot": FakeBot(), "event_from_user": user}
+
+
+@pytest.mark.redis
+async def test_claim_and_throttle_take_one_round_trip_and_decide_as_before(redis: Redis) -> None:
+    limiter = RedisRateLimiter(redis, prefix=f"{PREFIX}rate:")
+    throttling = ThrottlingMiddleware(limiter, ThrottleLimits(updates_per_second=0.5, burst=2))
+    dedup = DeduplicationMiddleware(
+        RedisDeduplicator(redis, prefix=f"{PREFIX}update:", throttle_prefix=f"{PREFIX}rate:"),
+        throttling=throttling,
+    )
+    handled: list[int] = []
+
+    async def handler(event: Any, data: dict[str, Any]) -> None:
+        handled.append(event.update_id)
+
+    async def chain(event: Any, data: dict[str, Any]) -> None:
+        await throttling(handler, event, data)
+
+    event, data = update(100, user_id=99)
+    await dedup(chain, event, data)  # Redis learns the script once
+    handled.clear()
+    counted = Counted(redis)
+    for update_id in (1, 1, 2):
+        event, data = update(update_id)
+        await dedup(chain, event, data)
+    assert handled == [1, 2]
+    assert dedup.duplicates == 1
+    assert counted.commands == ["EVALSHA"] * 3  # one script per update, copies included
+
+    # The burst of two is spent: the third update is throttled (it would warn, but there
+    # is no one to answer here), and its claim still holds.
+    throttling.limits = ThrottleLimits(updates_per_second=0.5, burst=2, warn_every_seconds=1e9)
+    await limiter.try_acquire([Rule(f"{FakeBot.id}:user:42:warned", 1e9, 1)])
+    event, data = update(3)
+    await dedup(chain, event, data)
+    assert handled == [1, 2] and throttling.dropped == 1
+    event, data = update(3)
+    await dedup(chain, event, data)
+    assert dedup.duplicates == 2
+
+
+@pytest.mark.redis
+async def test_a_cell_the_claim_took_is_the_one_the_limiter_sees(redis: Redis) -> None:
+    limiter = RedisRateLimiter(redis, prefix=f"{PREFIX}rate:")
+    claims = RedisDeduplicator(redis, prefix=f"{PREFIX}update:", throttle_prefix=f"{PREFIX}rate:")
+    rule = Rule.per_second("7:user:1", 1.0, 1)
+    assert await claims.first_time_then_try("7:1", rule) == 0.0
+    assert await limiter.try_acquire([rule]) > 0  # the only cell is taken
+    assert await claims.first_time_then_try("7:1", rule) is None
+
+
+class Form(StatesGroup):
+    step = State()
+
+
+@pytest.mark.redis
+async def test_fsm_state_and_data_are_read_together_once_per_update(redis: Redis) -> None:
+    inner = RedisStorage(redis, key_builder=DefaultKeyBuilder(prefix=f"{PREFIX}fsm"))
+    storage = UpdateScopedStorage(inner)
+    key = StorageKey(bot_id=7, chat_id=1, user_id=1)
+    await storage.set_state(key, Form.step)
+    await storage.set_data(key, {"draft": {"units": 2}})
+
+    async def one_update() -> list[str]:
+        counted = Counted(redis)
+        assert await storage.get_state(key) == Form.step.state
+        data = await storage.get_data(key)
+        data["draft"]["units"] = 3  # a handler's copy; nothing stored changes
+        assert (await storage.get_data(key))["draft"] == {"units": 2}
+        await storage.update_data(key, {"seen": True})
+        assert await storage.get_data(key) == {"draft": {"units": 2}, "seen": True}
+        await storage.set_state(key, None)
+        assert await storage.get_state(key) is None
+        del redis.execute_command
+        return counted.commands
+
+    with fsm_read_scope():
+        commands = await asyncio.create_task(one_update())
+    assert commands == ["MGET", "SET", "DEL"]
+    # Outside an update the storage reads Redis each time, and sees what was written.
+    assert await storage.get_state(key) is None
+    assert await storage.get_data(key) == {"draft": {"units": 2}, "seen": True}
+
+
+class FakeBus:
+    """Answers the catalog's queries, counting them."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def handle(self, query: Any) -> Any:
+        self.asked.append(type(query).__name__)
+        return []
+
+
+async def test_categories_are_read_once_while_fresh() -> None:
+    bus = FakeBus()
+    await reads.categories(bus)  # type: ignore[arg-type]
+    await reads.categories(bus)  # type: ignore[arg-type]
+    assert bus.asked == ["ListCategories"]
+    other = FakeBus()
+    await reads.categories(other)  # type: ignore[arg-type]
+    assert other.asked == ["ListCategories"]
+
+
+async def test_a_provider_being_booked_is_read_once_but_a_card_reads_afresh() -> None:
+    bus = FakeBus()
+    await reads.provider(bus, 5)  # type: ignore[arg-type]  # the card
+    await reads.provider(bus, 5, max_age=reads.BOOKING_READ_SECONDS)  # type: ignore[arg-type]
+    await reads.provider(bus, 6, max_age=reads.BOOKING_READ_SECONDS)  # type: ignore[arg-type]
+    await reads.provider(bus, 5)  # type: ignore[arg-type]
+    assert bus.asked == ["GetProvider", "GetProvider", "GetProvider"]
