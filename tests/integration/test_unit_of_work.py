@@ -9,9 +9,9 @@ import pytest
 
 from app.bootstrap import Runtime
 from core.identity.commands import GetUser, RegisterFromChannel
-from storage.uow import SqlUnitOfWork
 from core.shared.errors import AlreadyProcessed
 from core.shared.messages import Event
+from storage.uow import SqlUnitOfWork
 
 
 @dataclass(frozen=True, kw_only=True)
