@@ -434,8 +434,11 @@ class RelayCourier:
     async def _album_to(self, plans: list[RelayPlan], first: RelayTarget) -> None:
         parts = [(plan, next((t for t in plan.targets if t.user_id == first.user_id), None))
                  for plan in plans]
-        if first.platform != PLATFORM or any(p.platform != PLATFORM for p, _ in parts):
-            for plan, target in parts:  # other platforms have no albums: part by part
+        # Other platforms have no albums; and a lone part (the rest came after the wait, on
+        # a busy bot) is no album for Telegram either, which wants two to ten.
+        if len(parts) == 1 or first.platform != PLATFORM or any(
+                p.platform != PLATFORM for p, _ in parts):
+            for plan, target in parts:  # part by part
                 if target is not None:
                     await self._one(plan, target)
             return

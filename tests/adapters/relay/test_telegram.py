@@ -111,6 +111,16 @@ async def test_an_album_arrives_as_one_media_group(chat: ChatWorld) -> None:
     assert len({m["media_group_id"] for m in photos}) == 1
 
 
+async def test_an_album_part_left_alone_still_arrives(chat: ChatWorld) -> None:
+    # On a busy bot the last part may come after the album went: alone it is no album.
+    ann, mei, _ = await _pair(chat)
+    await ann.send_photo(caption="last one", media_group_id="late-part")
+    await chat.bot.settle()
+    copy = await received(mei, lambda m: "photo" in m)
+    assert copy["caption"] == "last one"
+    assert not [c for c in chat.standin.calls("sendMediaGroup")]
+
+
 async def test_a_blocked_recipient_is_reported_and_the_sender_told(chat: ChatWorld) -> None:
     ann, mei, _ = await _pair(chat)
     await mei.block()
