@@ -119,6 +119,9 @@ def build_telegram(
     """The bot, its dispatcher and the notice relay; Redis keys start with `redis_namespace:`."""
     check_telegram_settings(settings)
     assert settings.telegram_token is not None
+    if settings.log_level.upper() != "DEBUG":
+        # aiogram logs a line at INFO for every update it handles; errors still show.
+        logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     rate_prefix = f"{redis_namespace}:tg:rate:"
     limiter: RateLimiter = (
         RedisRateLimiter(redis, prefix=rate_prefix)
