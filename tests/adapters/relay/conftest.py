@@ -118,12 +118,17 @@ def open_world(make: SettingsFactory, engine: AsyncEngine, clock: FixedClock,
         directory.add_category(ON_SITE, "on_site", pricing_unit="session")
         runtime = bootstrap(settings, clock=clock, engine=engine,
                             overrides={"directory": directory, "payments": FakePayments()})
-        async with running_bot(settings, runtime, standin) as bot:
-            for middleware in bot.service.bot.session.middleware:
-                if isinstance(middleware, OutboundRateLimitMiddleware):
-                    middleware.limits = dataclasses.replace(
-                        middleware.limits, per_chat_per_second=100.0, per_chat_burst=100)
-            yield ChatWorld(bot, runtime, standin, clock, directory, group, watcher)
+        try:
+            async with running_bot(settings, runtime, standin) as bot:
+                for middleware in bot.service.bot.session.middleware:
+                    if isinstance(middleware, OutboundRateLimitMiddleware):
+                        middleware.limits = dataclasses.replace(
+                            middleware.limits, per_chat_per_second=100.0, per_chat_burst=100)
+                yield ChatWorld(bot, runtime, standin, clock, directory, group, watcher)
+        finally:
+            journal = runtime.bus.dependencies.get("relay_journal")
+            if journal is not None:
+                await journal.close()  # its own connection; the engine is the fixture's
 
     return run()
 
