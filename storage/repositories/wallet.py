@@ -676,7 +676,7 @@ class SqlLedger(SqlRepository):
                 _OPEN_PG,
                 {
                     **_wanted_params(wanted), **_wanted_params(others, "o_"),
-                "now": self.uow.clock.now(),
+                    "now": self.uow.clock.now(),
                     "owner_kind": owner_kind.value if owner_kind is not None else None,
                     "owner_id": owner_id, "journal_id": journal_id, "holds_of": holds_of,
                 },
