@@ -76,41 +76,52 @@ class TimedCalls(list[Any]):
 
 
 class StatementLog:
-    """SQL statements and transactions the bot issues, counted by the engine's own events:
-    the deterministic cost of a relayed message, whatever the machine's load."""
+    """SQL statements and transactions the bot issues, counted by the engines' own events:
+    the deterministic cost of a relayed message, whatever the machine's load.
 
-    def __init__(self, *engines: Any) -> None:
-        self.engines = [engine.sync_engine for engine in engines]
+    `transactions` counts only those that ran a statement (with asyncpg an empty one sends
+    nothing: BEGIN waits for the first statement); the relay journal's engine runs in
+    autocommit, each of its statements a transaction of its own, with no BEGIN or COMMIT.
+    """
+
+    def __init__(self, engine: Any, *autocommit_engines: Any) -> None:
+        self.engines = [engine.sync_engine, *(e.sync_engine for e in autocommit_engines)]
         self.counting = False
         self.statements: Counter[str] = Counter()
-        self.commits = 0
-        for engine in self.engines:
-            sa.event.listen(engine, "before_cursor_execute", self._statement)
-            sa.event.listen(engine, "commit", self._commit)
+        self.transactions = 0
+        for each in self.engines:
+            sa.event.listen(each, "before_cursor_execute", self._statement)
+        sa.event.listen(self.engines[0], "commit", self._commit)
+        sa.event.listen(self.engines[0], "rollback", self._rollback)
 
-    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def _statement(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        conn.info["bench_statements"] = True
         if self.counting:
             self.statements[statement.lstrip().split(None, 1)[0].upper()] += 1
 
-    def _commit(self, _conn: Any) -> None:
-        if self.counting:
-            self.commits += 1
+    def _commit(self, conn: Any) -> None:
+        if conn.info.pop("bench_statements", False) and self.counting:
+            self.transactions += 1
+
+    def _rollback(self, conn: Any) -> None:
+        conn.info.pop("bench_statements", None)
 
     def start(self) -> None:
         self.statements.clear()
-        self.commits = 0
+        self.transactions = 0
         self.counting = True
 
     def per_message(self, messages: int) -> dict[str, float]:
         self.counting = False
         per = {kind.lower(): round(n / messages, 2) for kind, n in sorted(self.statements.items())}
         return {"total": round(sum(self.statements.values()) / messages, 2),
-                "commits": round(self.commits / messages, 2), **per}
+                "transactions": round(self.transactions / messages, 2), **per}
 
     def close(self) -> None:
-        for engine in self.engines:
-            sa.event.remove(engine, "before_cursor_execute", self._statement)
-            sa.event.remove(engine, "commit", self._commit)
+        for each in self.engines:
+            sa.event.remove(each, "before_cursor_execute", self._statement)
+        sa.event.remove(self.engines[0], "commit", self._commit)
+        sa.event.remove(self.engines[0], "rollback", self._rollback)
 
 
 async def _admin(url: str, statement: str) -> None:
