@@ -364,6 +364,9 @@ class RelayCourier:
         if plan.media_group_id is not None:
             self._collect(plan)
             return
+        if len(plan.targets) == 1:  # the usual two-person chat: no task to gather
+            await self._one(plan, plan.targets[0], live_period)
+            return
         await asyncio.gather(*(self._one(plan, target, live_period) for target in plan.targets))
 
     async def _one(self, plan: RelayPlan, target: RelayTarget,
