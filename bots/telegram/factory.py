@@ -8,6 +8,7 @@ bus as `bus` and the actor cache as `actor_cache` from the dispatcher's workflow
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 from collections.abc import Iterator, Mapping
@@ -91,20 +92,42 @@ def build_bot(
 
 # -- FSM reads, once per update ---------------------------------------------------------------
 
-_fsm_reads: ContextVar[dict[tuple[StorageKey, str], Any] | None] = ContextVar(
-    "yueban_fsm_reads", default=None
-)
+class _Reads:
+    """One update's FSM reads, kept for the task that handles it (the first to read)."""
+
+    __slots__ = ("owner", "values")
+
+    def __init__(self) -> None:
+        self.owner: asyncio.Task[Any] | None = None
+        self.values: dict[tuple[StorageKey, str], Any] = {}
+
+
+_fsm_reads: ContextVar[_Reads | None] = ContextVar("yueban_fsm_reads", default=None)
 
 
 @contextlib.contextmanager
 def fsm_read_scope() -> Iterator[None]:
-    """Updates handed on inside this block (to tasks, which copy the context) each remember
-    their FSM reads for themselves: see `UpdateScopedStorage`."""
-    token = _fsm_reads.set({})
+    """An update handed on inside this block (to a task, which copies the context) remembers
+    its FSM reads for itself: see `UpdateScopedStorage`."""
+    token = _fsm_reads.set(_Reads())
     try:
         yield
     finally:
         _fsm_reads.reset(token)
+
+
+def _update_reads() -> dict[tuple[StorageKey, str], Any] | None:
+    """This update's remembered reads; None outside an update's scope, and in a task the
+    update started (it may outlive the update, so it reads Redis)."""
+    scope = _fsm_reads.get()
+    if scope is None:
+        return None
+    task = asyncio.current_task()
+    if scope.owner is None:
+        scope.owner = task
+    elif scope.owner is not task:
+        return None
+    return scope.values
 
 
 class UpdateScopedStorage(BaseStorage):
@@ -121,7 +144,7 @@ class UpdateScopedStorage(BaseStorage):
         return self.inner.redis
 
     async def _load(self, key: StorageKey) -> dict[tuple[StorageKey, str], Any] | None:
-        reads = _fsm_reads.get()
+        reads = _update_reads()
         if reads is None or (key, "state") in reads:
             return reads
         builder = self.inner.key_builder
@@ -152,13 +175,13 @@ class UpdateScopedStorage(BaseStorage):
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         await self.inner.set_state(key, state)
-        reads = _fsm_reads.get()
+        reads = _update_reads()
         if reads is not None and (key, "state") in reads:
             reads[(key, "state")] = state.state if isinstance(state, State) else state
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         await self.inner.set_data(key, data)
-        reads = _fsm_reads.get()
+        reads = _update_reads()
         if reads is not None and (key, "state") in reads:
             reads[(key, "data")] = copy.deepcopy(dict(data))
 

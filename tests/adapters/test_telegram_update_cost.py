@@ -170,3 +170,21 @@ async def test_a_provider_being_booked_is_read_once_but_a_card_reads_afresh() ->
     await reads.provider(bus, 6, max_age=reads.BOOKING_READ_SECONDS)  # type: ignore[arg-type]
     await reads.provider(bus, 5)  # type: ignore[arg-type]
     assert bus.asked == ["GetProvider", "GetProvider", "GetProvider"]
+
+
+@pytest.mark.redis
+async def test_a_task_an_update_started_reads_the_fsm_afresh(redis: Redis) -> None:
+    inner = RedisStorage(redis, key_builder=DefaultKeyBuilder(prefix=f"{PREFIX}fsm"))
+    storage = UpdateScopedStorage(inner)
+    key = StorageKey(bot_id=7, chat_id=2, user_id=2)
+
+    async def later() -> str | None:  # e.g. an album collector outliving the update
+        await inner.set_state(key, "elsewhere")  # another worker moves on meanwhile
+        return await storage.get_state(key)
+
+    async def one_update() -> tuple[str | None, str | None]:
+        first = await storage.get_state(key)
+        return first, await asyncio.create_task(later())
+
+    with fsm_read_scope():
+        assert await asyncio.create_task(one_update()) == (None, "elsewhere")
