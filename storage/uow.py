@@ -77,8 +77,37 @@ def register_repository(name: str, factory: RepositoryFactory) -> None:
     AREA_REPOSITORIES[name] = factory
 
 
+class LazyConnection:
+    """The unit of work's connection, taken from the pool and begun on first use: a command
+    that reads and writes nothing (a relayed message on its fast path, a refusal decided
+    from memory) costs no checkout, no BEGIN and no COMMIT."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    @property
+    def dialect(self) -> Any:
+        return self._uow.engine.dialect
+
+    @property
+    def sync_engine(self) -> Any:
+        return self._uow.engine.sync_engine
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return await (await self._uow.open()).execute(*args, **kwargs)
+
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        return await (await self._uow.open()).stream(*args, **kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        return await (await self._uow.open()).scalar(*args, **kwargs)
+
+    async def exec_driver_sql(self, *args: Any, **kwargs: Any) -> Any:
+        return await (await self._uow.open()).exec_driver_sql(*args, **kwargs)
+
+
 class SqlUnitOfWork:
-    connection: AsyncConnection
+    connection: LazyConnection
     outbox: SqlOutbox
     idempotency: SqlIdempotencyKeys
     audit: SqlAuditLog
@@ -106,6 +135,20 @@ class SqlUnitOfWork:
         )
 
     async def __aenter__(self) -> Self:
+        self._real: AsyncConnection | None = None
+        self._transaction = None
+        self.connection = LazyConnection(self)
+        self._tracked, self._emitted, self._committed = [], [], []
+        self._committing = False
+        self.outbox = SqlOutbox(self.connection, self)  # type: ignore[arg-type]
+        self.idempotency = SqlIdempotencyKeys(self.connection, self)  # type: ignore[arg-type]
+        self.audit = SqlAuditLog(self.connection, self)  # type: ignore[arg-type]
+        return self
+
+    async def open(self) -> AsyncConnection:
+        """The connection in its transaction, checked out and begun the first time."""
+        if self._real is not None:
+            return self._real
         connection = await self.engine.connect()
         try:
             if self.read_only:
@@ -116,13 +159,8 @@ class SqlUnitOfWork:
             if is_retryable(exc) or exc.connection_invalidated:
                 raise ConcurrencyConflict("begin") from exc
             raise
-        self.connection = connection
-        self._tracked, self._emitted, self._committed = [], [], []
-        self._committing = False
-        self.outbox = SqlOutbox(connection, self)
-        self.idempotency = SqlIdempotencyKeys(connection, self)
-        self.audit = SqlAuditLog(connection, self)
-        return self
+        self._real = connection
+        return connection
 
     async def __aexit__(
         self,
@@ -130,11 +168,12 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            if self._transaction is not None and self._transaction.is_active:
-                await self._transaction.rollback()
-        finally:
-            await self.connection.close()
+        if self._real is not None:
+            try:
+                if self._transaction is not None and self._transaction.is_active:
+                    await self._transaction.rollback()
+            finally:
+                await self._real.close()
         if isinstance(exc, DBAPIError) and (
             is_retryable(exc)
             # A connection found dead (the pool does not ping): safe to run again unless the
@@ -160,13 +199,14 @@ class SqlUnitOfWork:
         return events
 
     async def commit(self) -> None:
-        assert self._transaction is not None, "commit outside the unit of work"
+        assert "connection" in self.__dict__, "commit outside the unit of work"
         events = self._collect_events()
         if self.read_only and events:
             raise RuntimeError("a query emitted events: it must be a command")
         await self.outbox.add_all(events, self.clock.now())
         self._committing = True
-        await self._transaction.commit()
+        if self._transaction is not None and self._transaction.is_active:
+            await self._transaction.commit()
         self._committed = events
 
     async def rollback(self) -> None:

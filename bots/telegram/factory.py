@@ -28,6 +28,7 @@ from aiogram.methods.base import TelegramType
 
 from bots.telegram import errors
 from bots.telegram.dedup import DeduplicationMiddleware, InMemoryDeduplicator, UpdateDeduplicator
+from bots.telegram.filters import inline_sync_filters
 from bots.telegram.handlers import build_router_tree
 from bots.telegram.middlewares import ActorCache, ActorMiddleware
 from bots.telegram.ratelimit import (
@@ -225,4 +226,5 @@ def build_dispatcher(
     dispatcher.update.outer_middleware(ActorMiddleware(bus, parts.actor_cache))
     dispatcher.include_router(errors.router())
     dispatcher.include_router(build_router_tree())
+    inline_sync_filters(dispatcher)
     return dispatcher

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 import pytest
+from sqlalchemy import event
 
 from app.bootstrap import Runtime
 from core.identity.commands import GetUser, RegisterFromChannel
@@ -95,3 +96,27 @@ async def test_a_read_only_unit_of_work_refuses_to_commit_events(runtime: Runtim
             await uow.commit()
     async with runtime.uow_factory() as uow:
         assert await uow.outbox.claim_batch(10) == []
+
+
+async def test_a_unit_of_work_takes_a_connection_only_when_it_runs_a_statement(
+    runtime: Runtime,
+) -> None:
+    checkouts: list[object] = []
+    pool = runtime.engine.sync_engine.pool
+
+    def count(*_: object) -> None:
+        checkouts.append(object())
+
+    event.listen(pool, "checkout", count)
+    try:
+        async with runtime.uow_factory() as uow:
+            await uow.commit()  # decided without the database: nothing to check out
+        assert checkouts == []
+        async with runtime.uow_factory() as uow:
+            uow.emit(SomethingHappened(what="written"))
+            await uow.commit()
+        assert len(checkouts) == 1
+    finally:
+        event.remove(pool, "checkout", count)
+    async with runtime.uow_factory() as uow:
+        assert [r.event.what for r in await uow.outbox.claim_batch(10)] == ["written"]  # type: ignore[attr-defined]
