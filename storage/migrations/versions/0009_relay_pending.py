@@ -1,6 +1,6 @@
 """relay: the queue of relayed messages waiting for a recipient's WeChat window
 
-Revision ID: 0011
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-22
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 from storage.tables.base import BigIntPK, JSONType, UTCDateTime
 
-revision: str = "0011"
+revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
