@@ -299,6 +299,8 @@ class BotProcess:
             try:
                 got, value = self.answers.get_nowait()
             except queue.Empty:
+                if kind == "closed" and self.process.exitcode == 0:
+                    return None
                 self.check()
                 if time.perf_counter() > deadline:
                     raise TimeoutError(f"the bot process did not say {kind!r}") from None
