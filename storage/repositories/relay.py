@@ -78,6 +78,11 @@ def _participant_from(row: Any) -> Participant:
     )
 
 
+
+def _row(record: Any) -> dict[str, Any]:
+    """A flat dataclass as a row: its fields as they are (`asdict` deep-copies each one)."""
+    return {field.name: getattr(record, field.name) for field in dataclasses.fields(record)}
+
 class SqlConversations(SqlRepository):
     async def add(self, conversation: Conversation) -> None:
         result = await self.connection.execute(
@@ -334,7 +339,7 @@ class SqlPairs(SqlRepository):
     async def add(self, pair: MessagePair) -> bool:
         result = await self.connection.execute(
             self.insert(relay_pairs)
-            .values(**dataclasses.asdict(pair))
+            .values(**_row(pair))
             .on_conflict_do_nothing(index_elements=_PAIR_KEY)
         )
         return bool(result.rowcount == 1)
@@ -448,7 +453,7 @@ class SqlRelayJournal:
         self._recent_pairs[key] = None
         while len(self._recent_pairs) > self._remembered_pairs:
             self._recent_pairs.popitem(last=False)
-        self._pairs.append(dataclasses.asdict(pair))
+        self._pairs.append(_row(pair))
         if len(self._pairs) >= self.max_pairs:
             self._pairs_due = True
             self._kick()
