@@ -6,12 +6,15 @@ LAST line is always one JSON object (`emit`), so CI and people can read the figu
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import sys
+import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +82,41 @@ def say(message: str) -> None:
 def emit(result: dict[str, Any]) -> None:
     """Print the benchmark's result as one JSON object; call it last."""
     print(json.dumps(result, ensure_ascii=False, separators=(", ", ": ")), flush=True)
+
+
+@asynccontextmanager
+async def scratch_database(server_url: str | None, label: str) -> AsyncIterator[tuple[str, str]]:
+    """A migrated, empty database for one run: (URL, "sqlite" | "postgresql").
+
+    None or a SQLite URL (or "sqlite") gives a fresh file; a PostgreSQL server URL gives a
+    database `yueban_bench_<label>_<random>` created on that server and dropped afterwards.
+    Call after `use_repository_root()`."""
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    from storage import migrate
+    from storage.db import create_engine
+
+    if server_url in (None, "sqlite") or make_url(server_url).get_backend_name() == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
+            await asyncio.to_thread(migrate.upgrade, url, "head")
+            yield url, "sqlite"
+        return
+
+    async def admin(statement: str) -> None:
+        engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(sa.text(statement))
+        finally:
+            await engine.dispose()
+
+    name = f"yueban_bench_{label}_{uuid.uuid4().hex[:10]}"
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    await admin(f'CREATE DATABASE "{name}"')
+    try:
+        await asyncio.to_thread(migrate.upgrade, url, "head")
+        yield url, "postgresql"
+    finally:
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -44,23 +44,18 @@ import logging
 import multiprocessing
 import os
 import queue
-import tempfile
 import time
 import traceback
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from common import emit, say, summary, use_repository_root
+from common import emit, say, scratch_database, summary, use_repository_root
 
 use_repository_root()
 
 import sqlalchemy as sa  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from app.bootstrap import bootstrap  # noqa: E402
 from app.settings import Settings  # noqa: E402
@@ -72,7 +67,6 @@ from core.booking.ports import OfferCard  # noqa: E402
 from core.identity.commands import GrantRole, RegisterFromChannel  # noqa: E402
 from core.shared.clock import FixedClock  # noqa: E402
 from core.shared.money import Money  # noqa: E402
-from storage import migrate  # noqa: E402
 from tests.unit.booking.fakes import FakeDirectory, FakePayments  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -142,33 +136,6 @@ class StatementLog:
             sa.event.remove(each, "before_cursor_execute", self._statement)
         sa.event.remove(self.engines[0], "commit", self._commit)
         sa.event.remove(self.engines[0], "rollback", self._rollback)
-
-
-async def _admin(url: str, statement: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(sa.text(statement))
-    finally:
-        await engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def database(server_url: str) -> AsyncIterator[tuple[str, str]]:
-    if server_url == "sqlite" or make_url(server_url).get_backend_name() == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
-            await asyncio.to_thread(migrate.upgrade, url, "head")
-            yield url, "sqlite"
-        return
-    name = f"yueban_bench_relay_{uuid.uuid4().hex[:10]}"
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    await _admin(server_url, f'CREATE DATABASE "{name}"')
-    try:
-        await asyncio.to_thread(migrate.upgrade, url, "head")
-        yield url, "postgresql"
-    finally:
-        await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _bot_process(config: dict[str, Any], users: list[tuple[int, str, int, str]], start: Any,
@@ -440,7 +407,7 @@ def _arguments() -> argparse.Namespace:
 
 async def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.ERROR)
-    async with database(args.database_url) as (url, kind):
+    async with scratch_database(args.database_url, "relay") as (url, kind):
         result = await run(args, url)
     latency = result["latency_ms"]
     p50, p99 = latency["p50_ms"], latency["p99_ms"]

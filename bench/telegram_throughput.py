@@ -50,7 +50,6 @@ import logging
 import random
 import socket
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -59,7 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import emit, say, summary, use_repository_root
+from common import emit, say, scratch_database, summary, use_repository_root
 
 use_repository_root()
 
@@ -71,7 +70,6 @@ from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
 from aiogram.types import Message  # noqa: E402
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler  # noqa: E402
 from aiohttp import web  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from app.bootstrap import Runtime, bootstrap  # noqa: E402
 from app.settings import Settings  # noqa: E402
@@ -99,8 +97,6 @@ from core.identity.commands import RegisterFromChannel  # noqa: E402
 from core.ports import ChannelAddress  # noqa: E402
 from core.shared.messages import Notice  # noqa: E402
 from core.shared.money import Money  # noqa: E402
-from storage import migrate  # noqa: E402
-from storage.db import create_engine  # noqa: E402
 
 SCRIPT = str(Path(__file__).resolve())
 SECRET = "bench-webhook-secret"
@@ -771,34 +767,6 @@ async def serve_standin(limit: int) -> None:
 # -- running ------------------------------------------------------------------------------------
 
 
-async def _admin(url: str, statement: str) -> None:
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(sa.text(statement))
-    finally:
-        await engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def database(server_url: str | None) -> AsyncIterator[tuple[str, str]]:
-    """A migrated, empty database for the run: (URL, "sqlite" | "postgresql")."""
-    if server_url is None or make_url(server_url).get_backend_name() == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
-            await asyncio.to_thread(migrate.upgrade, url, "head")
-            yield url, "sqlite"
-        return
-    name = f"yueban_bench_tg_{uuid.uuid4().hex[:10]}"
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    await _admin(server_url, f'CREATE DATABASE "{name}"')
-    try:
-        await asyncio.to_thread(migrate.upgrade, url, "head")
-        yield url, "postgresql"
-    finally:
-        await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="200 customers, 50 providers.")
@@ -818,7 +786,7 @@ async def main() -> int:
     logging.basicConfig(level=logging.ERROR)
     say(f"telegram throughput: {users} customers and {max(1, users // 4)} providers, "
         "then a broadcast")
-    async with database(args.database_url) as (url, kind):
+    async with scratch_database(args.database_url, "tg") as (url, kind):
         async with BotApiStandIn.running(rate_limits=RateLimits.off()) as standin:
             updates = await updates_part(standin, users, url, args.redis_url)
         broadcast = None if args.no_broadcast else await broadcast_part(args.redis_url)
