@@ -31,6 +31,7 @@ from pathlib import PurePath
 from typing import Any, Protocol
 
 from bots.i18n import gettext
+from bots.i18n.relay import header_label, masked_text, placeholder_text
 from bots.wechat.client import (
     CustomerServiceUnavailable,
     ServiceQuotaExhausted,
@@ -118,21 +119,6 @@ class WeChatMedia:
         return content, f"wechat-{file_ref[:16]}{suffix}"
 
 
-def header(order_number: str, role: str, locale: str) -> str:
-    return gettext("relay.header", locale, order_number=order_number,
-                   role=gettext(f"relay.role.{role}", locale))
-
-
-def masked_text(plan: RelayPlan | EditPlan, locale: str) -> str:
-    if plan.kind is MessageKind.CONTACT:
-        return gettext("relay.contact_hidden", locale)
-    return plan.rendered(gettext("relay.hidden", locale)) or ""
-
-
-def placeholder_text(kind: MessageKind, locale: str) -> str:
-    return gettext("relay.placeholder", locale, kind=gettext(f"relay.kind.{kind.value}", locale))
-
-
 class WeChatCarrier:
     """Delivers relayed messages to people in the official account.
 
@@ -151,7 +137,7 @@ class WeChatCarrier:
     async def carry(self, plan: RelayPlan, target: RelayTarget,
                     source: MediaSource | None) -> list[str]:
         locale = target.locale
-        head = header(plan.order_number, plan.sender_role.value, locale)
+        head = header_label(plan.order_number, plan.sender_role.value, locale)
         try:
             if target.mode is DeliveryMode.PLACEHOLDER:
                 await self.api.send_text(target.chat_id, f"{head}{placeholder_text(plan.kind, locale)}")

@@ -53,6 +53,7 @@ from aiogram.types import (
 )
 
 from bots.i18n import gettext
+from bots.i18n.relay import header_label, masked_text, placeholder_text
 from bots.telegram.callbacks import ActionCallback
 from bots.telegram.messenger import chat_ref
 from bots.telegram.middlewares import Actor
@@ -166,21 +167,6 @@ def header_keyboard(order_id: int, label: str) -> InlineKeyboardMarkup:
     data = ActionCallback(kind="relay.select", id=order_id).pack()
     return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=label,
                                                                       callback_data=data)]])
-
-
-def header_label(order_number: str, role: str, locale: str) -> str:
-    return gettext("relay.header", locale, order_number=order_number,
-                   role=gettext(f"relay.role.{role}", locale))
-
-
-def masked_text(plan: RelayPlan | EditPlan, locale: str) -> str:
-    if plan.kind is MessageKind.CONTACT:
-        return gettext("relay.contact_hidden", locale)
-    return plan.rendered(gettext("relay.hidden", locale)) or ""
-
-
-def placeholder_text(kind: MessageKind, locale: str) -> str:
-    return gettext("relay.placeholder", locale, kind=gettext(f"relay.kind.{kind.value}", locale))
 
 
 def _reply(target_message_id: str | None) -> ReplyParameters | None:
