@@ -27,6 +27,25 @@ from storage.repositories.base import SqlRepository
 from storage.tables.identity import channel_accounts, link_codes, user_blocks, user_roles, users
 from storage.tables.infra import audit_log
 
+# A user with their roles and channel accounts in one round trip: the user's row repeated per
+# (role, channel account) pair. Built once: it is read for almost every update.
+_USERS_WITH_ROLES_AND_ACCOUNTS = (
+    sa.select(
+        users,
+        user_roles.c.role.label("role_name"),
+        channel_accounts.c.platform.label("account_platform"),
+        channel_accounts.c.external_id.label("account_external_id"),
+        channel_accounts.c.chat_id.label("account_chat_id"),
+    )
+    .select_from(
+        users.outerjoin(user_roles, user_roles.c.user_id == users.c.id).outerjoin(
+            channel_accounts, channel_accounts.c.user_id == users.c.id
+        )
+    )
+    .where(users.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(users.c.id, channel_accounts.c.linked_at, channel_accounts.c.platform)
+)
+
 
 class FernetCipher:
     """Fernet under a key read lazily, so a process that never touches a phone needs no key."""
@@ -147,24 +166,8 @@ class SqlUserRepository(SqlRepository):
         wanted = [i for i in ids if i not in self._seen]
         if wanted:
             # One round trip: the user's row repeated per (role, channel account) pair.
-            joined = (
-                await self.connection.execute(
-                    sa.select(
-                        users,
-                        user_roles.c.role.label("role_name"),
-                        channel_accounts.c.platform.label("account_platform"),
-                        channel_accounts.c.external_id.label("account_external_id"),
-                        channel_accounts.c.chat_id.label("account_chat_id"),
-                    )
-                    .select_from(
-                        users.outerjoin(user_roles, user_roles.c.user_id == users.c.id).outerjoin(
-                            channel_accounts, channel_accounts.c.user_id == users.c.id
-                        )
-                    )
-                    .where(users.c.id.in_(wanted))
-                    .order_by(users.c.id, channel_accounts.c.linked_at, channel_accounts.c.platform)
-                )
-            ).all()
+            joined = (await self.connection.execute(_USERS_WITH_ROLES_AND_ACCOUNTS,
+                                                    {"ids": wanted})).all()
             rows = list({row.id: row for row in joined}.values())
             roles: dict[int, set[Role]] = {}
             accounts: dict[int, dict[tuple[str, str], ChannelAccount]] = {}
