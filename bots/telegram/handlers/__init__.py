@@ -20,7 +20,10 @@ FEATURES.append(provider.router)  # /apply, /workspace and the provider's order 
 FEATURES.append(operator.router)  # the operators' cards and decisions
 # Links, browsing, booking, paying, my orders; first, so `/start <payload>` reaches its links.
 FEATURES.insert(0, customer.router)
-FEATURES.append(relay.router)  # order chats: after every flow with a form, before the fallback
+# Order chats come first: a chat message is most of what the bot receives, and no other
+# router takes a plain message outside a form (relay's own handler needs no form state and no
+# command, so forms and commands still reach their routers).
+FEATURES.insert(0, relay.router)
 
 # The commands shown in Telegram's menu, in the order shown.
 MENU_COMMANDS = ("start", *customer.COMMANDS, *provider.COMMANDS, "language", "help")

@@ -32,7 +32,7 @@ import asyncio
 import io
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiogram import Bot, F, Router
@@ -54,6 +54,7 @@ from aiogram.types import (
 
 from bots.i18n import gettext
 from bots.i18n.relay import header_label, masked_text, placeholder_text
+from bots.telegram.albums import AlbumCollector, InProcessAlbums, album_key
 from bots.telegram.callbacks import ActionCallback
 from bots.telegram.messenger import chat_ref
 from bots.telegram.middlewares import Actor
@@ -326,24 +327,20 @@ class TelegramCarrier:
 Report = Callable[[Any], Awaitable[Any]]
 
 
-@dataclass
-class _Album:
-    plans: list[RelayPlan] = field(default_factory=list)
-    task: asyncio.Task[None] | None = None
-
-
 class RelayCourier:
     """Carries out relay plans for one dispatcher: delivers, records pairs, reports refusals."""
 
     def __init__(self, bus: MessageBus, telegram: TelegramCarrier,
                  carriers: Mapping[str, RelayCarrier] | None = None,
-                 album_wait: float = ALBUM_WAIT_SECONDS) -> None:
+                 album_wait: float = ALBUM_WAIT_SECONDS,
+                 albums: AlbumCollector | None = None) -> None:
         self.bus = bus
         self.telegram = telegram
         self.carriers: dict[str, Any] = {PLATFORM: telegram, **(carriers or {})}
         self.media = TelegramMedia(telegram.bot)
         self.album_wait = album_wait
-        self._albums: dict[tuple[str, str], _Album] = {}
+        # Where an album's parts meet: this process, or Redis when workers share the bot.
+        self.albums: AlbumCollector = albums if albums is not None else InProcessAlbums()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def deliver(self, plan: RelayPlan, live_period: int | None = None) -> None:
@@ -403,18 +400,31 @@ class RelayCourier:
     # albums
 
     def _collect(self, plan: RelayPlan) -> None:
-        key = (plan.chat_id, plan.media_group_id or "")
-        album = self._albums.setdefault(key, _Album())
-        album.plans.append(plan)
-        if album.task is None:
-            album.task = asyncio.get_running_loop().create_task(self._flush_later(key))
-            self._tasks.add(album.task)
-            album.task.add_done_callback(self._tasks.discard)
+        task = asyncio.get_running_loop().create_task(self._flush_later(plan))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def _flush_later(self, key: tuple[str, str]) -> None:
-        await asyncio.sleep(self.album_wait)
-        album = self._albums.pop(key)
-        plans = sorted(album.plans, key=lambda p: int(p.message_id) if p.message_id.isdigit() else 0)
+    async def _flush_later(self, plan: RelayPlan) -> None:
+        """Collect the part; the part that claimed the album sends it after the wait."""
+        key = album_key(plan)
+        try:
+            claimed = await self.albums.add(plan)
+        except Exception:
+            log.exception("collecting album %s failed; its part %s goes alone", key,
+                          plan.message_id)
+            plans = [plan]
+        else:
+            if not claimed:
+                return
+            await asyncio.sleep(self.album_wait)
+            try:
+                plans = await self.albums.take(plan)
+            except Exception:
+                log.exception("taking album %s failed; its first part goes alone", key)
+                plans = [plan]
+        if not plans:
+            return
+        plans.sort(key=lambda p: int(p.message_id) if p.message_id.isdigit() else 0)
         try:
             await asyncio.gather(*(self._album_to(plans, target) for target in plans[0].targets))
         except Exception:
@@ -538,8 +548,10 @@ async def _private(message: Message) -> bool:
 
 
 async def _relayable(message: Message) -> bool:
-    """A private message that is no command and no payment notice."""
-    return (message.chat.type == "private" and not (message.text or "").startswith("/")
+    """A private message that is no command (in its text or caption, as aiogram's `Command`
+    reads them) and no payment notice."""
+    return (message.chat.type == "private"
+            and not (message.text or message.caption or "").startswith("/")
             and message.successful_payment is None and message.refunded_payment is None)
 
 
