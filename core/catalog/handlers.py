@@ -430,10 +430,8 @@ async def get_application(cmd: GetApplication, uow: UnitOfWork, clock: Clock) ->
 
 
 async def get_provider(cmd: GetProvider, uow: UnitOfWork) -> ProviderDetails:
-    profile = await uow.providers.get(cmd.provider_id)
-    offers = await uow.offers.for_provider(cmd.provider_id)
-    schedule = await uow.availability.schedule_of(cmd.provider_id)
-    return ProviderDetails(profile=profile, offers=tuple(offers), schedule=schedule)
+    profile, offers, schedule = await uow.providers.read_details(cmd.provider_id)
+    return ProviderDetails(profile=profile, offers=offers, schedule=schedule)
 
 
 async def suspend_provider(cmd: SuspendProvider, uow: UnitOfWork, clock: Clock) -> ProviderProfile:

@@ -14,15 +14,23 @@ and computes the exact distance and score in Python. Filters that may match very
 providers (a rare tag, a quiet hour) are counted first, in one round trip: when few, their
 ids are where the search starts; when many, they are checked along the ranking, where
 matches come early. Plans are thus chosen by what was counted, not by column statistics.
+A page without a point is one statement: the ranked rows carry their cheapest matching offer.
+
+Categories change when an operator edits them, a few times a year, and every browse reads
+them. A read-only unit of work (a query) reads them from a snapshot of the whole table kept
+per engine for `CATEGORY_SNAPSHOT_SECONDS`; a category written through this process drops
+it, and another process's edit is seen when it expires. Commands always read the table.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -92,6 +100,17 @@ class Moment:
 
 # -- categories ----------------------------------------------------------------------------
 
+CATEGORY_SNAPSHOT_SECONDS = 30.0
+# engine -> (expires at, on the monotonic clock; every category in listing order)
+_category_snapshots: WeakKeyDictionary[Any, tuple[float, tuple[Category, ...]]] = (
+    WeakKeyDictionary()
+)
+
+
+def forget_categories(engine: Any) -> None:
+    """Drop the engine's category snapshot: the next query reads the table."""
+    _category_snapshots.pop(engine, None)
+
 
 def _category(row: Any) -> Category:
     return Category(
@@ -126,6 +145,23 @@ def _category_values(category: Category) -> dict[str, Any]:
 
 
 class SqlCategoryRepository(SqlRepository):
+    def _engine(self) -> Any:
+        return self.uow.engine.sync_engine
+
+    async def snapshot(self) -> tuple[Category, ...] | None:
+        """Every category, at most `CATEGORY_SNAPSHOT_SECONDS` old, for a read-only unit of
+        work; None for a command's, which reads the table itself."""
+        if not getattr(self.uow, "read_only", False):
+            return None
+        now = time.monotonic()
+        held = _category_snapshots.get(self._engine())
+        if held is None or held[0] <= now:
+            query = sa.select(categories).order_by(categories.c.sort_order, categories.c.id)
+            listed = tuple(_category(r) for r in (await self.connection.execute(query)).all())
+            held = (now + CATEGORY_SNAPSHOT_SECONDS, listed)
+            _category_snapshots[self._engine()] = held
+        return held[1]
+
     async def _one(self, where: Any, **params: Any) -> Category:
         row = (await self.connection.execute(sa.select(categories).where(where))).first()
         if row is None:
@@ -133,16 +169,31 @@ class SqlCategoryRepository(SqlRepository):
         return _category(row)
 
     async def get(self, category_id: int) -> Category:
+        held = await self.snapshot()
+        if held is not None:
+            for category in held:
+                if category.id == category_id:
+                    return category
+            raise NotFound("error.category.not_found", category=category_id)
         return await self._one(categories.c.id == category_id, category=category_id)
 
     async def get_by_slug(self, slug: str) -> Category:
-        return await self._one(categories.c.slug == slug, category=slug)
+        found = await self.find_by_slug(slug)
+        if found is None:
+            raise NotFound("error.category.not_found", category=slug)
+        return found
 
     async def find_by_slug(self, slug: str) -> Category | None:
+        held = await self.snapshot()
+        if held is not None:
+            return next((c for c in held if c.slug == slug), None)
         row = (await self.connection.execute(sa.select(categories).where(categories.c.slug == slug))).first()
         return _category(row) if row else None
 
     async def list(self, *, include_inactive: bool = True) -> list[Category]:
+        held = await self.snapshot()
+        if held is not None:
+            return [c for c in held if include_inactive or c.active]
         query = sa.select(categories).order_by(categories.c.sort_order, categories.c.id)
         if not include_inactive:
             query = query.where(categories.c.active.is_(True))
@@ -152,12 +203,14 @@ class SqlCategoryRepository(SqlRepository):
         result = await self.connection.execute(
             categories.insert().values(**_category_values(category), version=1)
         )
+        forget_categories(self._engine())
         return replace(category, id=result.inserted_primary_key[0], version=1)
 
     async def save(self, category: Category) -> Category:
         version = await self.update_versioned(
             categories, {"id": category.id}, category.version, _category_values(category)
         )
+        forget_categories(self._engine())
         return replace(category, version=version)
 
 
@@ -247,6 +300,72 @@ class SqlProviderRepository(SqlRepository):
         if profile is None:
             raise NotFound("error.provider.not_found", provider_id=user_id)
         return profile
+
+    async def read_details(
+        self, user_id: int
+    ) -> tuple[ProviderProfile, tuple[Offer, ...], Schedule]:
+        """One statement: the provider row, their schedule (joined), blocked dates and active
+        offers (aggregated in subqueries)."""
+        p, s, o, b = providers, schedules, offers, blocked_dates
+        fields = (o.c.id, o.c.category_id, o.c.unit_price, o.c.currency, o.c.per_km_price,
+                  o.c.min_units, o.c.description)
+        if self.dialect == "postgresql":
+            offer_rows: Any = sa.func.json_agg(sa.func.json_build_array(*fields))
+        else:
+            offer_rows = sa.func.json_group_array(sa.func.json_array(*fields))
+        query = (
+            sa.select(
+                p,
+                s.c.rules.label("schedule_rules"),
+                s.c.buffer_minutes.label("schedule_buffer_minutes"),
+                s.c.min_notice_minutes.label("schedule_min_notice_minutes"),
+                s.c.horizon_days.label("schedule_horizon_days"),
+                s.c.version.label("schedule_version"),
+                sa.select(sa.func.aggregate_strings(sa.cast(b.c.day, sa.String), ","))
+                .where(b.c.provider_id == p.c.user_id)
+                .scalar_subquery()
+                .label("blocked"),
+                sa.select(sa.type_coerce(offer_rows, sa.JSON))
+                .where(o.c.provider_id == p.c.user_id, o.c.active.is_(True))
+                .scalar_subquery()
+                .label("offer_rows"),
+            )
+            .select_from(p.outerjoin(s, s.c.provider_id == p.c.user_id))
+            .where(p.c.user_id == user_id)
+        )
+        row = (await self.connection.execute(query)).first()
+        if row is None:
+            raise NotFound("error.provider.not_found", provider_id=user_id)
+        profile = _profile(row)
+        listed = sorted(row.offer_rows or (), key=lambda fields: int(fields[0]))
+        found = tuple(
+            Offer(
+                id=int(offer_id),
+                provider_id=user_id,
+                category_id=int(category_id),
+                unit_price=Money(int(price), currency),
+                min_units=int(min_units),
+                description=description,
+                active=True,
+                per_km_price=Money(int(per_km), currency) if per_km is not None else None,
+            )
+            for offer_id, category_id, price, currency, per_km, min_units, description in listed
+        )
+        if row.schedule_version is None:
+            return profile, found, Schedule(provider_id=user_id, timezone=row.timezone)
+        schedule = Schedule(
+            provider_id=user_id,
+            timezone=row.timezone,
+            rules=_rules(row.schedule_rules),
+            blocked_dates=frozenset(
+                date.fromisoformat(day) for day in (row.blocked or "").split(",") if day
+            ),
+            buffer_minutes=row.schedule_buffer_minutes,
+            min_notice_minutes=row.schedule_min_notice_minutes,
+            horizon_days=row.schedule_horizon_days,
+            version=row.schedule_version,
+        )
+        return profile, found, schedule
 
     async def _count_zone(self, name: str, change: int) -> None:
         """Keep the number of providers per time zone (see `catalog_timezones`)."""
@@ -845,15 +964,18 @@ class SqlProviderSearch(SqlRepository):
         # Statements are prepared (asyncpg) and re-run with new values; a generic plan would
         # ignore the very values (which category, which hour, which ids) that decide the
         # best plan, so PostgreSQL plans this transaction's statements for their values.
-        # (LOCAL: a search's transaction is rolled back, and a session SET with it.)
-        if self.dialect == "postgresql":
+        # (LOCAL: a search's transaction is rolled back, and a session SET with it.) A query's
+        # read-only unit of work runs in autocommit, where SET LOCAL has no effect at all.
+        if self.dialect == "postgresql" and not getattr(self.uow, "read_only", False):
             await self.connection.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
     async def search(self, criteria: SearchCriteria) -> SearchPage:
         criteria = criteria.validated()
         await self._custom_plans()
         offset = (criteria.page - 1) * criteria.size
-        ranked, details = await self._ranked(criteria, offset=offset, limit=criteria.size + 1)
+        ranked, details = await self._ranked(
+            criteria, offset=offset, limit=criteria.size + 1, with_offers=True
+        )
         hits = await self._hits(ranked[: criteria.size], details, criteria)
         return SearchPage(
             hits=tuple(hits), page=criteria.page, size=criteria.size, has_more=len(ranked) > criteria.size
@@ -889,7 +1011,10 @@ class SqlProviderSearch(SqlRepository):
         if category_id is None:
             return None
         if category_id not in self._subtrees:
-            everything = [_category(r) for r in (await self.connection.execute(sa.select(categories))).all()]
+            held = await self.uow.categories.snapshot()
+            everything = list(held) if held is not None else [
+                _category(r) for r in (await self.connection.execute(sa.select(categories))).all()
+            ]
             active = {c.id for c in everything if c.active}
             self._subtrees[category_id] = sorted(subtree_ids(everything, category_id) & active)
         return self._subtrees[category_id]
@@ -1092,14 +1217,35 @@ class SqlProviderSearch(SqlRepository):
             branches.append([quiet[0] if len(quiet) == 1 else sa.or_(*quiet)])
         return branches or [[sa.false()]]
 
+    def _cheapest(self, category_ids: list[int] | None, criteria: SearchCriteria) -> Any:
+        """The provider's cheapest matching offer as one text column, "price:currency:id"
+        (NULL without one), read with the ranked row: a page then needs no second statement."""
+        o = offers
+        text = (
+            sa.cast(o.c.unit_price, sa.String) + ":" + o.c.currency + ":" + sa.cast(o.c.id, sa.String)
+        )
+        return (
+            sa.select(text)
+            .where(o.c.provider_id == providers.c.user_id, *self._offer_filter(criteria, category_ids))
+            .order_by(o.c.unit_price, o.c.id)
+            .limit(1)
+            .correlate(providers)
+            .scalar_subquery()
+            .label("cheapest")
+        )
+
     async def _ranked(
-        self, criteria: SearchCriteria, *, offset: int, limit: int
+        self, criteria: SearchCriteria, *, offset: int, limit: int, with_offers: bool = False
     ) -> tuple[Ranked, dict[int, Any]]:
-        """The ranked page and, when it came with them, each provider's hit columns."""
+        """The ranked page and, when it came with them, each provider's hit columns (and
+        with `with_offers`, their cheapest matching offer)."""
         p = providers
         branches = await self._conditions(criteria)
         if criteria.near is None:
             columns: tuple[Any, ...] = (p.c.user_id, p.c.rank_base, *HIT_COLUMNS)
+            if with_offers:
+                category_ids = await self._category_ids(criteria.category_id)
+                columns = (*columns, self._cheapest(category_ids, criteria))
             rows = (
                 await self.connection.execute(self._ordered(columns, branches, offset=offset, limit=limit))
             ).all()
@@ -1149,14 +1295,22 @@ class SqlProviderSearch(SqlRepository):
             return []
         ids = [provider_id for provider_id, _, _ in ranked]
         cheapest: dict[int, tuple[int, str, int]] = {}
-        matching = sa.select(offers.c.id, offers.c.provider_id, offers.c.unit_price, offers.c.currency).where(
-            self._one_of(offers.c.provider_id, ids),
-            *self._offer_filter(criteria, await self._category_ids(criteria.category_id)),
-        )
-        for offer_id, provider_id, price, currency in (await self.connection.execute(matching)).all():
-            best = cheapest.get(provider_id)
-            if best is None or (price, offer_id) < (best[0], best[2]):
-                cheapest[provider_id] = (price, currency, offer_id)
+        if "cheapest" in details[ids[0]]._fields:
+            for provider_id in ids:
+                if details[provider_id].cheapest:
+                    price, currency, offer_id = details[provider_id].cheapest.split(":")
+                    cheapest[provider_id] = (int(price), currency, int(offer_id))
+        else:
+            matching = sa.select(
+                offers.c.id, offers.c.provider_id, offers.c.unit_price, offers.c.currency
+            ).where(
+                self._one_of(offers.c.provider_id, ids),
+                *self._offer_filter(criteria, await self._category_ids(criteria.category_id)),
+            )
+            for offer_id, provider_id, price, currency in (await self.connection.execute(matching)).all():
+                best = cheapest.get(provider_id)
+                if best is None or (price, offer_id) < (best[0], best[2]):
+                    cheapest[provider_id] = (price, currency, offer_id)
         hits = []
         for provider_id, rank_score, distance in ranked:
             row = details[provider_id]

@@ -170,18 +170,24 @@ class SqlReviewRepository(SqlRepository):
         self, reviewee_id: int, side: ReviewSide, limit: int, offset: int
     ) -> tuple[Sequence[Review], int]:
         where = (reviews.c.reviewee_id == reviewee_id, reviews.c.side == side.value)
-        total = (
-            await self.connection.execute(sa.select(sa.func.count()).select_from(reviews).where(*where))
-        ).scalar_one()
+        # The page and the total in one statement (each row carries the count of all).
         rows = (
             await self.connection.execute(
-                sa.select(reviews)
+                sa.select(reviews, sa.func.count().over().label("total_reviews"))
                 .where(*where)
                 .order_by(reviews.c.created_at.desc(), reviews.c.id.desc())
                 .limit(limit)
                 .offset(offset)
             )
         ).all()
+        if rows:
+            total = rows[0].total_reviews
+        elif offset == 0:
+            total = 0
+        else:  # a page past the end still says how many there are
+            total = (
+                await self.connection.execute(sa.select(sa.func.count()).select_from(reviews).where(*where))
+            ).scalar_one()
         return [self._review(r) for r in rows], int(total)
 
     async def sums(self, reviewee_id: int, side: ReviewSide) -> RatingSums:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -200,3 +200,28 @@ async def test_customers_keep_favourites(runtime: Runtime) -> None:
         await runtime.bus.handle(AddFavourite(actor_id=customer, customer_id=customer, provider_id=123_456))
     await runtime.bus.handle(RemoveFavourite(actor_id=customer, customer_id=customer, provider_id=provider_id))
     assert await runtime.bus.handle(ListFavourites(actor_id=customer, customer_id=customer)) == []
+
+
+async def test_a_provider_read_for_showing_is_what_each_table_says(runtime: Runtime) -> None:
+    catalog = await seeded(runtime)
+    blocked = frozenset({date(2030, 1, 2), date(2030, 2, 3)})
+    provider_id = await approved_provider(runtime, "11", catalog["honor-of-kings"], blocked=blocked)
+    await runtime.bus.handle(SaveOffer(
+        actor_id=provider_id, provider_id=provider_id,
+        offer=OfferDraft(category_id=catalog["pubg-mobile"].id, unit_price=Money(4500, "CNY"),
+                         min_units=2, description="双排 \"上分\", 包赢"),
+    ))
+    without_hours = await approved_provider(runtime, "12", catalog["honor-of-kings"])
+
+    for user_id in (provider_id, without_hours):
+        shown = await runtime.bus.handle(GetProvider(provider_id=user_id))
+        async with runtime.uow_factory() as uow:
+            profile = await uow.providers.get(user_id)
+            offers = tuple(await uow.offers.for_provider(user_id))
+            schedule = await uow.availability.schedule_of(user_id)
+        assert shown.profile == profile
+        assert shown.offers == offers and len(offers) == (2 if user_id == provider_id else 1)
+        assert shown.schedule == schedule
+    assert (await runtime.bus.handle(GetProvider(provider_id=provider_id))).schedule.blocked_dates == blocked
+    with pytest.raises(NotFound):
+        await runtime.bus.handle(GetProvider(provider_id=999_999))

@@ -210,6 +210,10 @@ async def test_ratings_average_over_many_orders_newest_review_first(
     assert rating.distribution == {1: 0, 2: 0, 3: 1, 4: 1, 5: 1}
     page = await runtime.bus.handle(ListProviderReviews(provider_id=provider.id, limit=2))
     assert page.total == 3 and [r.rating for r in page.reviews] == [3, 4]
+    last = await runtime.bus.handle(ListProviderReviews(provider_id=provider.id, limit=2, offset=2))
+    assert last.total == 3 and [r.rating for r in last.reviews] == [5]
+    beyond = await runtime.bus.handle(ListProviderReviews(provider_id=provider.id, limit=2, offset=4))
+    assert beyond.total == 3 and beyond.reviews == ()
 
 
 async def test_two_simultaneous_submissions_leave_one_review(runtime: Runtime, people) -> None:  # type: ignore[no-untyped-def]
