@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from app.bootstrap import Runtime
-from core.catalog.commands import AddCategory, EditCategory, ListCategories, SeedCatalog
-from core.catalog.model import PricingUnit, ServiceKind
+from core.catalog.commands import (
+    AddCategory,
+    ApproveApplication,
+    EditCategory,
+    ListCategories,
+    SearchProviders,
+    SeedCatalog,
+)
+from core.catalog.model import Category, PricingUnit, ServiceKind
+from core.catalog.search import SearchCriteria
 from core.catalog.seed import DEFAULT_CATALOG
 from core.shared.errors import DomainError, Forbidden
-from tests.integration.catalog.support import register, seeded
+from storage.repositories import catalog as catalog_repositories
+from storage.tables.catalog import categories
+from tests.integration.catalog.support import application, register, seeded
+
+
+async def approved_provider(runtime: Runtime, external_id: str, category: Category) -> int:
+    user_id = await register(runtime, external_id)
+    submitted = await runtime.bus.handle(application(user_id, category))
+    await runtime.bus.handle(ApproveApplication(application_id=submitted.id))
+    return user_id
 
 
 async def test_the_seed_covers_every_kind_of_work_and_a_second_run_changes_nothing(runtime: Runtime) -> None:
@@ -115,3 +134,31 @@ async def test_only_operators_change_the_catalog(runtime: Runtime) -> None:
         await runtime.bus.handle(SeedCatalog(actor_id=customer))
     result = await runtime.bus.handle(SeedCatalog(actor_id=operator))
     assert result.created
+
+
+async def test_a_closed_category_leaves_the_very_next_search_and_listing(runtime: Runtime) -> None:
+    catalog = await seeded(runtime)
+    provider_id = await approved_provider(runtime, "11", catalog["honor-of-kings"])
+    games = SearchCriteria(category_id=catalog["games"].id)
+    hits = (await runtime.bus.handle(SearchProviders(criteria=games))).hits
+    assert [h.provider_id for h in hits] == [provider_id]
+
+    await runtime.bus.handle(EditCategory(category_id=catalog["honor-of-kings"].id, active=False))
+    assert (await runtime.bus.handle(SearchProviders(criteria=games))).hits == ()
+    listed = {c.slug for c in await runtime.bus.handle(ListCategories(include_inactive=False))}
+    assert "honor-of-kings" not in listed and "games" in listed
+
+
+async def test_a_category_changed_by_another_process_is_read_again_within_the_snapshot_age(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    games = (await seeded(runtime))["games"]
+    async with runtime.uow_factory() as uow:  # as another process would: straight to the table
+        await uow.connection.execute(
+            categories.update().where(categories.c.id == games.id).values(name_en="Play")
+        )
+        await uow.commit()
+    clock = time.monotonic() + catalog_repositories.CATEGORY_SNAPSHOT_SECONDS + 1
+    monkeypatch.setattr(catalog_repositories.time, "monotonic", lambda: clock)
+    listed = {c.slug: c for c in await runtime.bus.handle(ListCategories())}
+    assert listed["games"].name_en == "Play"
