@@ -78,6 +78,13 @@ from storage.tables.catalog import (
     venues,
 )
 
+# The statements of plain pages (a category and filters on price, rating, tier or presence:
+# no tags, time or point, which need counting or a point first), by what they ask. Every
+# browse asks the same few, and building and keying a statement costs more CPU than
+# running it; a kept one is keyed once (SQLAlchemy memoizes the key on the statement).
+MAX_PAGE_STATEMENTS = 1_000
+_page_statements: dict[tuple[Any, ...], sa.Select[Any]] = {}
+
 # A near-me search ranks at most this many candidates from the bounding box (best rank_base
 # first), which keeps a search in a very dense area bounded.
 MAX_NEAR_CANDIDATES = 20_000
@@ -351,20 +358,9 @@ class SqlProviderRepository(SqlRepository):
             )
             for offer_id, category_id, price, currency, per_km, min_units, description in listed
         )
-        if row.schedule_version is None:
-            return profile, found, Schedule(provider_id=user_id, timezone=row.timezone)
-        schedule = Schedule(
-            provider_id=user_id,
-            timezone=row.timezone,
-            rules=_rules(row.schedule_rules),
-            blocked_dates=frozenset(
-                date.fromisoformat(day) for day in (row.blocked or "").split(",") if day
-            ),
-            buffer_minutes=row.schedule_buffer_minutes,
-            min_notice_minutes=row.schedule_min_notice_minutes,
-            horizon_days=row.schedule_horizon_days,
-            version=row.schedule_version,
-        )
+        columns = (row.schedule_rules, row.schedule_buffer_minutes,
+                   row.schedule_min_notice_minutes, row.schedule_horizon_days, row.schedule_version)
+        schedule = _schedule(user_id, row.timezone, columns, row.blocked)
         return profile, found, schedule
 
     async def _count_zone(self, name: str, change: int) -> None:
@@ -619,37 +615,50 @@ def _rules(value: Any) -> tuple[WeeklyRule, ...]:
     return tuple(WeeklyRule(int(d), int(s), int(e)) for d, s, e in value or ())
 
 
+def _schedule(provider_id: int, timezone: str, columns: Sequence[Any], blocked: str | None) -> Schedule:
+    """A schedule from its columns (rules, buffer, notice, horizon, version: all None when
+    the provider has none) and the blocked dates as "YYYY-MM-DD,…"."""
+    rules, buffer_minutes, min_notice_minutes, horizon_days, version = columns
+    if version is None:
+        return Schedule(provider_id=provider_id, timezone=timezone)
+    return Schedule(
+        provider_id=provider_id,
+        timezone=timezone,
+        rules=_rules(rules),
+        blocked_dates=frozenset(date.fromisoformat(day) for day in (blocked or "").split(",") if day),
+        buffer_minutes=buffer_minutes,
+        min_notice_minutes=min_notice_minutes,
+        horizon_days=horizon_days,
+        version=version,
+    )
+
+
 class SqlAvailabilityRepository(SqlRepository):
     async def schedule_of(self, provider_id: int) -> Schedule:
-        timezone = (
-            await self.connection.execute(
-                sa.select(providers.c.timezone).where(providers.c.user_id == provider_id)
-            )
-        ).scalar()
-        if timezone is None:
-            raise NotFound("error.provider.not_found", provider_id=provider_id)
+        # One statement: the zone from the provider row, the schedule joined, the blocked
+        # dates aggregated.
+        p, s, b = providers, schedules, blocked_dates
         row = (
             await self.connection.execute(
-                sa.select(schedules).where(schedules.c.provider_id == provider_id)
+                sa.select(
+                    p.c.timezone,
+                    s.c.rules,
+                    s.c.buffer_minutes,
+                    s.c.min_notice_minutes,
+                    s.c.horizon_days,
+                    s.c.version,
+                    sa.select(sa.func.aggregate_strings(sa.cast(b.c.day, sa.String), ","))
+                    .where(b.c.provider_id == p.c.user_id)
+                    .scalar_subquery()
+                    .label("blocked"),
+                )
+                .select_from(p.outerjoin(s, s.c.provider_id == p.c.user_id))
+                .where(p.c.user_id == provider_id)
             )
         ).first()
         if row is None:
-            return Schedule(provider_id=provider_id, timezone=timezone)
-        days = (
-            await self.connection.execute(
-                sa.select(blocked_dates.c.day).where(blocked_dates.c.provider_id == provider_id)
-            )
-        ).scalars()
-        return Schedule(
-            provider_id=provider_id,
-            timezone=timezone,
-            rules=_rules(row.rules),
-            blocked_dates=frozenset(days),
-            buffer_minutes=row.buffer_minutes,
-            min_notice_minutes=row.min_notice_minutes,
-            horizon_days=row.horizon_days,
-            version=row.version,
-        )
+            raise NotFound("error.provider.not_found", provider_id=provider_id)
+        return _schedule(provider_id, row.timezone, row[1:6], row.blocked)
 
     async def save(self, schedule: Schedule) -> Schedule:
         values = {
@@ -1240,16 +1249,27 @@ class SqlProviderSearch(SqlRepository):
         """The ranked page and, when it came with them, each provider's hit columns (and
         with `with_offers`, their cheapest matching offer)."""
         p = providers
-        branches = await self._conditions(criteria)
         if criteria.near is None:
-            columns: tuple[Any, ...] = (p.c.user_id, p.c.rank_base, *HIT_COLUMNS)
-            if with_offers:
-                category_ids = await self._category_ids(criteria.category_id)
-                columns = (*columns, self._cheapest(category_ids, criteria))
-            rows = (
-                await self.connection.execute(self._ordered(columns, branches, offset=offset, limit=limit))
-            ).all()
+            category_ids = await self._category_ids(criteria.category_id)
+            plain = criteria.free_at is None and not criteria.tags and not criteria.exclude_provider_ids
+            key = (
+                self.dialect, replace(criteria, page=1),
+                None if category_ids is None else tuple(category_ids), offset, limit, with_offers,
+            )
+            statement = _page_statements.get(key) if plain else None
+            if statement is None:
+                columns: tuple[Any, ...] = (p.c.user_id, p.c.rank_base, *HIT_COLUMNS)
+                if with_offers:
+                    columns = (*columns, self._cheapest(category_ids, criteria))
+                branches = await self._conditions(criteria)
+                statement = self._ordered(columns, branches, offset=offset, limit=limit)
+                if plain:
+                    if len(_page_statements) >= MAX_PAGE_STATEMENTS:
+                        _page_statements.clear()
+                    _page_statements[key] = statement
+            rows = (await self.connection.execute(statement)).all()
             return [(r.user_id, score(r.rank_base), None) for r in rows], {r.user_id: r for r in rows}
+        branches = await self._conditions(criteria)
         columns = (p.c.user_id, p.c.rank_base, p.c.lat, p.c.lon, p.c.service_radius_km, *HIT_COLUMNS)
         query = self._ordered(columns, branches, offset=0, limit=MAX_NEAR_CANDIDATES)
         point, radius = criteria.near, criteria.radius_km
