@@ -83,6 +83,12 @@ class RateLimiter(Protocol):
         """Nothing passes `rules` for `seconds` (after a 429 from the server)."""
         ...
 
+    async def reserve_then_try(self, reserved: Rule, tried: Rule, cost: int = 1) -> float | None:
+        """`reserve` under `reserved`; when that needs no wait, also `try_acquire` under
+        `tried`. Returns the wait for `reserved` (> 0: nothing tried), 0.0 when both were
+        taken, or None when `reserved` is taken but `tried` was not free."""
+        ...
+
 
 def _take(tat: float, now: float, rule: Rule, wanted: int) -> tuple[int, float, float]:
     """GCRA: (cells taken, new arrival time, seconds until the next free cell)."""
@@ -146,6 +152,12 @@ class InProcessRateLimiter:
         for rule in rules:
             self._tat[rule.key] = max(self._tat.get(rule.key, until), until)
 
+    async def reserve_then_try(self, reserved: Rule, tried: Rule, cost: int = 1) -> float | None:
+        wait = self._decide([reserved], cost, reserve_if_late=True)
+        if wait > 0:
+            return wait
+        return 0.0 if self._decide([tried], cost, reserve_if_late=False) <= 0 else None
+
 
 # KEYS: the rule keys. ARGV: mode ("reserve" | "try" | "take" | "penalize"), cost, cells
 # wanted or seconds, then
@@ -169,6 +181,30 @@ if mode == 'take' then
     redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
   end
   return {taken, tostring(math.max(0, tat - tolerance - now))}
+end
+if mode == 'reserve_then_try' then
+  -- KEYS[1] reserved (its wait returned if any), then KEYS[2] tried only if free now.
+  local waits = {}
+  for i, key in ipairs(KEYS) do
+    local interval = tonumber(ARGV[1 + 2 * i])
+    local tolerance = tonumber(ARGV[2 + 2 * i])
+    local burst = math.floor(tolerance / interval + 0.5) + 1
+    local cost = math.min(amount, burst)
+    local stored = redis.call('GET', key)
+    local tat = stored and tonumber(stored) or now
+    if tat < now then tat = now end
+    local start = math.max(now, tat + (cost - 1) * interval - tolerance)
+    local wait = start - now
+    if i == 2 and wait > 0 then
+      return '-1'
+    end
+    tat = math.max(tat, start) + cost * interval
+    redis.call('SET', key, tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+    if wait > 0 then
+      return tostring(wait)
+    end
+  end
+  return '0'
 end
 if mode == 'penalize' then
   for i, key in ipairs(KEYS) do
@@ -238,6 +274,10 @@ class RedisRateLimiter:
 
     async def penalize(self, rules: Sequence[Rule], seconds: float) -> None:
         await self._run("penalize", rules, seconds)
+
+    async def reserve_then_try(self, reserved: Rule, tried: Rule, cost: int = 1) -> float | None:
+        wait = await self._run("reserve_then_try", [reserved, tried], cost)
+        return None if wait < 0 else wait
 
 
 @dataclass(frozen=True)
@@ -345,14 +385,22 @@ class OutboundRateLimitMiddleware(BaseRequestMiddleware):
     async def _pace(self, bot_id: int, chat_id: int | str, cost: int) -> None:
         # The chat's turn first, then a bot-wide turn: a bot-wide slot reserved for a
         # message that must wait (a busy group, a 429'd chat) would hold up every other chat.
-        wait = await self.limiter.reserve([self.limits.chat_rule(bot_id, chat_id)], cost)
-        if wait > 0:
-            await self.sleep(wait)
         pacer = self._pacers.get(bot_id)
         if pacer is None:
             pacer = self._pacers[bot_id] = Pacer(
                 self.limiter, self.limits.bot_rule(bot_id), self.sleep
             )
+        chat = self.limits.chat_rule(bot_id, chat_id)
+        if pacer.idle:
+            # Nobody in this process waits for a turn: ask for the chat's turn and, if it is
+            # now, a bot-wide one as well, in one decision (one round trip with Redis).
+            wait = await self.limiter.reserve_then_try(chat, pacer.rule, cost)
+            if wait == 0.0:
+                return
+        else:
+            wait = await self.limiter.reserve([chat], cost)
+        if wait is not None and wait > 0:
+            await self.sleep(wait)
         await pacer.turn(cost)
 
 
@@ -374,6 +422,11 @@ class Pacer:
         self._waiting: deque[tuple[asyncio.Future[None], int]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._banked = 0  # cells taken for sends still waiting for more
+
+    @property
+    def idle(self) -> bool:
+        """No send of this process is waiting for a turn."""
+        return not self._waiting
 
     async def turn(self, cost: int = 1) -> None:
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()

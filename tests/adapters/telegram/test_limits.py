@@ -106,6 +106,23 @@ async def test_the_pacer_hands_out_turns_in_order_and_never_a_backlog_after_a_st
     assert times[0] == times[1] and times[2] > times[1] and times[3] > times[2]
 
 
+async def check_reserve_then_try(limiter: InProcessRateLimiter | RedisRateLimiter) -> None:
+    chat = Rule.per_second("chat:9", 1.0, 1)
+    other = Rule.per_second("chat:10", 1.0, 1)
+    bot = Rule.per_second("bot:9", 1.0, 2)
+    assert await limiter.reserve_then_try(chat, bot) == 0.0  # both free: both taken
+    # The chat is busy: its turn is reserved and its wait said; the bot's cell is left alone.
+    assert await limiter.reserve_then_try(chat, bot) == pytest.approx(1.0, abs=0.05)
+    assert await limiter.reserve_then_try(other, bot) == 0.0  # the bot's second cell
+    # The bot's cells are spent: another chat's turn is reserved, the bot's cell not taken.
+    assert await limiter.reserve_then_try(Rule.per_second("chat:11", 1.0, 1), bot) is None
+    assert await limiter.try_acquire([bot]) == pytest.approx(1.0, abs=0.05)  # not 2.0
+
+
+async def test_a_send_asks_for_its_chat_turn_and_a_bot_turn_in_one_decision() -> None:
+    await check_reserve_then_try(InProcessRateLimiter(ManualClock()))
+
+
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url)
@@ -137,6 +154,11 @@ async def test_workers_share_one_budget_through_redis(redis_url: str, redis: Red
         assert taken == 1 and wait == pytest.approx(0.1, abs=0.05)
     finally:
         await other_worker.aclose()
+
+
+@pytest.mark.redis
+async def test_a_send_asks_for_both_turns_in_one_round_trip_through_redis(redis: Redis) -> None:
+    await check_reserve_then_try(RedisRateLimiter(redis, prefix="yueban-test-limits:"))
 
 
 async def test_update_ids_are_claimed_once_and_forgotten_after_their_time() -> None:
