@@ -6,7 +6,9 @@ update again; with several workers the copy can reach another process. The first
 otherwise in a per-process set with a time to live. The middleware runs first on every
 update and drops the copies before anything else sees them. When the per-user throttle's
 cells live in the same Redis, the claim takes the update's cell in the same script and hands
-the verdict to `ThrottlingMiddleware`: one round trip for both.
+the verdict to `ThrottlingMiddleware`, and given the keys of the sender's FSM state and data
+(an `FsmPrefetch`) it reads them too: one round trip for all three. That is why the
+middleware runs before aiogram's FSM middleware, which would otherwise read the state first.
 """
 
 from __future__ import annotations
@@ -74,13 +76,21 @@ class InMemoryDeduplicator:
 
 
 # KEYS[1]: the update's claim, KEYS[2]: the sender's throttle cell (the GCRA arrival time
-# `RedisRateLimiter` keeps). ARGV: the claim's time to live, the rule's interval and
-# tolerance. A claim already held returns -1 and takes nothing; otherwise the claim is held
-# and the cell taken if free now (returns 0), else left (returns the seconds until free),
-# exactly as `RedisRateLimiter.try_acquire` would decide.
+# `RedisRateLimiter` keeps), KEYS[3] and KEYS[4] (optional): the sender's FSM state and data.
+# ARGV: the claim's time to live, the rule's interval and tolerance. A claim already held
+# returns -1 and takes nothing; otherwise the claim is held and the cell taken if free now
+# (0), else left (the seconds until free), exactly as `RedisRateLimiter.try_acquire` would
+# decide. The answer is {verdict, state, data}; state and data nil when not asked for.
 _CLAIM_THEN_TRY = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
-  return '-1'
+  return {'-1'}
+end
+local verdict = '0'
+local state = false
+local data = false
+if #KEYS >= 4 then
+  state = redis.call('GET', KEYS[3])
+  data = redis.call('GET', KEYS[4])
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -91,12 +101,28 @@ local tat = stored and tonumber(stored) or now
 if tat < now then tat = now end
 local wait = tat - tolerance - now
 if wait > 0 then
-  return tostring(wait)
+  return {tostring(wait), state, data}
 end
 tat = tat + interval
 redis.call('SET', KEYS[2], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
-return '0'
+return {verdict, state, data}
 """
+
+
+class FsmPrefetch(Protocol):
+    """Where an update's FSM state and data live, so the claim can read them on its way."""
+
+    def redis_keys(self, bot: Any, data: dict[str, Any]) -> tuple[Any, str, str] | None:
+        """(the storage key, the state's Redis key, the data's), or None (no FSM context)."""
+        ...
+
+    def remember(self, key: Any, state: bytes | str | None, data: bytes | str | None) -> None:
+        """Hand what was read to this update's FSM reads."""
+        ...
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class RedisDeduplicator:
@@ -128,27 +154,47 @@ class RedisDeduplicator:
         """Whether a claim can take a throttle cell too (`throttle_prefix` was given)."""
         return self._throttle_prefix is not None
 
+    @property
+    def redis(self) -> Redis:
+        return self._redis
+
     async def first_time_then_try(self, key: str, rule: Rule) -> float | None:
         """Claim `key` and, if it is the first claim, take a cell under the throttle `rule`
         if free now, in one round trip: None for a copy, else the seconds until the cell is
         free (0: taken)."""
+        wait, _, _ = await self.claim(key, rule)
+        return wait
+
+    async def claim(
+        self, key: str, rule: Rule, fsm_keys: tuple[str, str] | None = None
+    ) -> tuple[float | None, bytes | None, bytes | None]:
+        """`first_time_then_try`, reading the FSM state and data under `fsm_keys` as well
+        (unless the update is a copy): (wait or None, state, data)."""
         assert self._throttle_prefix is not None
-        result = await self._claim_then_try(
-            keys=[self._prefix + key, self._throttle_prefix + rule.key],
-            args=[self._ttl, repr(rule.interval), repr(rule.tolerance)],
+        keys = [self._prefix + key, self._throttle_prefix + rule.key]
+        if fsm_keys is not None:
+            keys.extend(fsm_keys)
+        answer = await self._claim_then_try(
+            keys=keys, args=[self._ttl, repr(rule.interval), repr(rule.tolerance)]
         )
-        wait = float(result.decode() if isinstance(result, bytes) else result)
-        return None if wait < 0 else wait
+        wait = float(_text(answer[0]) or 0)
+        state = answer[1] if len(answer) > 1 else None
+        data = answer[2] if len(answer) > 2 else None
+        return (None if wait < 0 else wait), state, data
 
 
 class DeduplicationMiddleware(BaseMiddleware):
     """Outer update middleware: a copy of an update already seen goes no further."""
 
     def __init__(
-        self, deduplicator: UpdateDeduplicator, throttling: ThrottlingMiddleware | None = None
+        self,
+        deduplicator: UpdateDeduplicator,
+        throttling: ThrottlingMiddleware | None = None,
+        fsm: FsmPrefetch | None = None,
     ) -> None:
         self.deduplicator = deduplicator
         self.duplicates = 0
+        self._fsm = fsm
         # With the claims and the throttle's cells in one Redis, the claim takes the cell too
         # and leaves the verdict to the throttling middleware in the handler data.
         self._throttling = (
@@ -173,12 +219,16 @@ class DeduplicationMiddleware(BaseMiddleware):
             throttling = self._throttling
             if throttling is not None and bot is not None and user is not None:
                 assert isinstance(self.deduplicator, RedisDeduplicator)
-                wait = await self.deduplicator.first_time_then_try(
-                    key, throttling.rule_for(bot.id, user.id)
+                fsm = self._fsm.redis_keys(bot, data) if self._fsm is not None else None
+                wait, state, fsm_data = await self.deduplicator.claim(
+                    key, throttling.rule_for(bot.id, user.id),
+                    None if fsm is None else (fsm[1], fsm[2]),
                 )
                 first = wait is not None
                 if first:
                     data[THROTTLE_WAIT] = wait
+                    if fsm is not None and self._fsm is not None:
+                        self._fsm.remember(fsm[0], state, fsm_data)
             else:
                 first = await self.deduplicator.first_time(key)
             if not first:

@@ -2,7 +2,8 @@
 router tree, error boundary, workflow data).
 
 Every update passes, in order: aiogram's error boundary and user context, deduplication by
-`update_id`, per-user throttling, the actor lookup, then the router tree. Handlers get the
+`update_id` and per-user throttling (with Redis, one script that also reads the sender's FSM
+state), aiogram's FSM context, the actor lookup, then the router tree. Handlers get the
 bus as `bus` and the actor cache as `actor_cache` from the dispatcher's workflow data.
 """
 
@@ -19,15 +20,22 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
+from aiohttp import BytesPayload, FormData
 
 from bots.telegram import errors
-from bots.telegram.dedup import DeduplicationMiddleware, InMemoryDeduplicator, UpdateDeduplicator
+from bots.telegram.dedup import (
+    DeduplicationMiddleware,
+    InMemoryDeduplicator,
+    RedisDeduplicator,
+    UpdateDeduplicator,
+)
 from bots.telegram.filters import inline_sync_filters
 from bots.telegram.handlers import build_router_tree
 from bots.telegram.middlewares import ActorCache, ActorMiddleware
@@ -55,12 +63,27 @@ class BotApiSession(AiohttpSession):
 
     aiogram pauses 250 ms on close so TLS connections can shut down cleanly; a Bot API
     server on plain HTTP (a self-hosted one on the same host, the local stand-in) has none.
-    Answers are read with response classes built once (see `_RESPONSE_TYPES`).
+    Answers are read with response classes built once (see `_RESPONSE_TYPES`). A call with
+    no file to upload goes as one JSON body, as the Bot API accepts, instead of a form whose
+    every nested field is encoded as JSON and then form-encoded again.
     """
 
     def __init__(self, api_base: str) -> None:
         super().__init__(api=TelegramAPIServer.from_base(api_base))
         self._tls = api_base.lower().startswith("https:")
+
+    def build_form_data(  # type: ignore[override]
+        self, bot: Bot, method: TelegramMethod[TelegramType]
+    ) -> FormData | BytesPayload:
+        files: dict[str, Any] = {}
+        fields = {}
+        for key, value in method.model_dump(warnings=False).items():
+            prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+            if prepared:  # as aiogram's form leaves out empty and false fields
+                fields[key] = prepared
+        if files:
+            return super().build_form_data(bot, method)
+        return BytesPayload(self.json_dumps(fields).encode(), content_type="application/json")
 
     def check_response(
         self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str
@@ -161,6 +184,18 @@ class UpdateScopedStorage(BaseStorage):
             )
         return reads
 
+    def remember(self, key: StorageKey, state: bytes | str | None,
+                 data: bytes | str | None) -> None:
+        """Take state and data read elsewhere in this update (by the claim's script) as this
+        update's reads. Outside an update's scope, nothing is kept."""
+        reads = _update_reads()
+        if reads is None:
+            return
+        reads[(key, "state")] = state.decode() if isinstance(state, bytes) else state
+        reads[(key, "data")] = {} if data is None else self.inner.json_loads(
+            data.decode() if isinstance(data, bytes) else data
+        )
+
     async def get_state(self, key: StorageKey) -> str | None:
         reads = await self._load(key)
         if reads is None:
@@ -190,6 +225,35 @@ class UpdateScopedStorage(BaseStorage):
         await self.inner.close()
 
 
+class FsmPrefetcher:
+    """Tells the update's claim (`DeduplicationMiddleware`) which FSM keys to read with it,
+    as aiogram's FSM middleware would resolve them, and hands what it read to the storage."""
+
+    def __init__(self, fsm: FSMContextMiddleware, storage: UpdateScopedStorage) -> None:
+        self.fsm = fsm
+        self.storage = storage
+
+    def redis_keys(self, bot: Any, data: dict[str, Any]) -> tuple[StorageKey, str, str] | None:
+        context = self.fsm.resolve_event_context(bot, data)
+        if context is None:
+            return None
+        builder = self.storage.inner.key_builder
+        return context.key, builder.build(context.key, "state"), builder.build(context.key, "data")
+
+    def remember(self, key: StorageKey, state: bytes | str | None,
+                 data: bytes | str | None) -> None:
+        self.storage.remember(key, state, data)
+
+
+def register_before_fsm(dispatcher: Dispatcher, *middlewares: Any) -> None:
+    """Register update middlewares to run before aiogram's FSM middleware (which reads the
+    state): a copy or a throttled update then costs no FSM read, and the claim can fetch the
+    state for the rest."""
+    registered = dispatcher.update.outer_middleware._middlewares
+    at = registered.index(dispatcher.fsm) if dispatcher.fsm in registered else len(registered)
+    registered[at:at] = middlewares
+
+
 @dataclass
 class DispatcherParts:
     """What the dispatcher shares with the rest of the process (and tests look at)."""
@@ -211,9 +275,13 @@ def build_dispatcher(
     """The dispatcher with Yueban's middlewares and routers; `dp["parts"]` holds its pieces."""
     dispatcher = Dispatcher(storage=storage or MemoryStorage())
     throttling = ThrottlingMiddleware(limiter or InProcessRateLimiter(), throttle)
+    prefetch = None
+    if (isinstance(storage, UpdateScopedStorage) and isinstance(deduplicator, RedisDeduplicator)
+            and storage.redis is deduplicator.redis):
+        prefetch = FsmPrefetcher(dispatcher.fsm, storage)
     parts = DispatcherParts(
         deduplication=DeduplicationMiddleware(
-            deduplicator or InMemoryDeduplicator(), throttling=throttling
+            deduplicator or InMemoryDeduplicator(), throttling=throttling, fsm=prefetch
         ),
         throttling=throttling,
         actor_cache=actor_cache or ActorCache(),
@@ -221,8 +289,7 @@ def build_dispatcher(
     dispatcher["bus"] = bus
     dispatcher["actor_cache"] = parts.actor_cache
     dispatcher["parts"] = parts
-    dispatcher.update.outer_middleware(parts.deduplication)
-    dispatcher.update.outer_middleware(parts.throttling)
+    register_before_fsm(dispatcher, parts.deduplication, parts.throttling)
     dispatcher.update.outer_middleware(ActorMiddleware(bus, parts.actor_cache))
     dispatcher.include_router(errors.router())
     dispatcher.include_router(build_router_tree())

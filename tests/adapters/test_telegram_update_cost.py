@@ -188,3 +188,45 @@ async def test_a_task_an_update_started_reads_the_fsm_afresh(redis: Redis) -> No
 
     with fsm_read_scope():
         assert await asyncio.create_task(one_update()) == (None, "elsewhere")
+
+
+@pytest.mark.redis
+async def test_claim_throttle_and_fsm_read_are_one_round_trip_before_the_handler(
+        redis: Redis) -> None:
+    from aiogram import Bot, Dispatcher
+    from aiogram.fsm.context import FSMContext
+
+    from bots.telegram.factory import FsmPrefetcher, register_before_fsm
+
+    storage = UpdateScopedStorage(RedisStorage(
+        redis, key_builder=DefaultKeyBuilder(prefix=f"{PREFIX}fsm", with_bot_id=True)))
+    dispatcher = Dispatcher(storage=storage)
+    throttling = ThrottlingMiddleware(RedisRateLimiter(redis, prefix=f"{PREFIX}rate:"))
+    dedup = DeduplicationMiddleware(
+        RedisDeduplicator(redis, prefix=f"{PREFIX}update:", throttle_prefix=f"{PREFIX}rate:"),
+        throttling=throttling, fsm=FsmPrefetcher(dispatcher.fsm, storage))
+    register_before_fsm(dispatcher, dedup, throttling)
+    seen: list[tuple[str | None, dict[str, Any]]] = []
+
+    @dispatcher.message()
+    async def handler(message: Message, raw_state: str | None, state: FSMContext) -> None:
+        seen.append((raw_state, await state.get_data()))
+
+    bot = Bot("7:TEST")
+    key = StorageKey(bot_id=7, chat_id=42, user_id=42)
+    await storage.set_state(key, Form.step)
+    await storage.set_data(key, {"draft": 1})
+    warm, _ = update(500)
+    with fsm_read_scope():
+        await asyncio.create_task(dispatcher.feed_update(bot, warm))  # Redis learns the script
+    seen.clear()
+
+    counted = Counted(redis)
+    first, _ = update(501)
+    for _ in range(2):  # the update, then Telegram's copy of it
+        with fsm_read_scope():
+            await asyncio.create_task(dispatcher.feed_update(bot, first))
+    assert seen == [(Form.step.state, {"draft": 1})]
+    assert dedup.duplicates == 1
+    assert counted.commands == ["EVALSHA", "EVALSHA"]  # no MGET: the claim read the state
+    await bot.session.close()
