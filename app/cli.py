@@ -72,6 +72,7 @@ def run() -> None:
     """Serve the bots (Telegram and/or WeChat) with the configured settings."""
     import asyncio
 
+    from app.http import check_workers
     from app.telegram import check_telegram_settings, run_telegram
     from app.wechat import check_wechat_settings
 
@@ -82,6 +83,7 @@ def run() -> None:
             check_telegram_settings(settings)
         if settings.wechat_enabled:
             check_wechat_settings(settings)
+        check_workers(settings)
     except ConfigurationError as error:
         typer.echo(f"cannot start: {error}", err=True)
         raise typer.Exit(2) from error
@@ -94,19 +96,24 @@ def run() -> None:
         )
         raise typer.Exit(3)
     logging.getLogger().setLevel(settings.log_level.upper())
+    mode = "webhook" if settings.telegram_webhook_url else "long polling"
+    channels = f"Telegram bot ({mode})"
+    if settings.wechat_enabled:
+        aes = "encrypted mode" if settings.wechat_aes_key else "plaintext mode"
+        wechat = f"WeChat official account ({aes}, /wechat)"
+        channels = f"{channels} and {wechat}" if settings.telegram_enabled else wechat
+    where = f"{settings.http_host}:{settings.http_port}"
+    if settings.http_workers > 1:
+        from app.http import run_workers
+
+        typer.echo(f"yueban run: {channels} on {where}, {settings.http_workers} workers")
+        raise typer.Exit(run_workers(settings, echo=lambda line: typer.echo(line, err=True)))
+    typer.echo(f"yueban run: {channels} on {where}")
     if settings.wechat_enabled:
         from app.http import run_channels
 
-        aes = "encrypted mode" if settings.wechat_aes_key else "plaintext mode"
-        channels = f"WeChat official account ({aes}, /wechat)"
-        if settings.telegram_enabled:
-            mode = "webhook" if settings.telegram_webhook_url else "long polling"
-            channels = f"Telegram bot ({mode}) and {channels}"
-        typer.echo(f"yueban run: {channels} on {settings.http_host}:{settings.http_port}")
         asyncio.run(run_channels(settings))
         return
-    mode = "webhook" if settings.telegram_webhook_url else "long polling"
-    typer.echo(f"yueban run: Telegram bot ({mode}) on {settings.http_host}:{settings.http_port}")
     asyncio.run(run_telegram(settings))
 
 

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     )
     http_host: str = Field("127.0.0.1", description="Address every HTTP endpoint binds to.")
     http_port: int = Field(8080, description="Port every HTTP endpoint binds to.")
+    http_workers: int = Field(
+        1, ge=1, description="Processes `yueban run` serves with, all on the one port "
+        "(SO_REUSEPORT); more than 1 needs PostgreSQL, Redis and a Telegram webhook.",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
     default_locale: Literal["zh", "en"] = Field("zh", description="Locale for new users.")
     default_timezone: str = Field("Asia/Shanghai", description="Time zone for new users.")

@@ -35,6 +35,7 @@ from app.notifications import GroupRoute, NotificationRelay
 from app.scheduler import sweeping
 from app.settings import ConfigurationError, Settings
 from bots.i18n import LOCALES
+from bots.telegram.albums import RedisAlbums
 from bots.telegram.dedup import InMemoryDeduplicator, RedisDeduplicator, UpdateDeduplicator
 from bots.telegram.factory import UpdateScopedStorage, build_bot, build_dispatcher
 from bots.telegram.handlers import menu_commands
@@ -161,6 +162,9 @@ def build_telegram(
     )
     _enable_payments(settings, runtime, bot, dispatcher)
     dispatcher["relay_protect_content"] = settings.relay_protect_content
+    if redis:
+        # Workers share the bot: an album's parts may reach different processes.
+        dispatcher["relay_albums"] = RedisAlbums(redis, prefix=f"{redis_namespace}:tg:album:{bot.id}:")
     relay = NotificationRelay(
         runtime.uow_factory,
         runtime.bus,
@@ -210,11 +214,15 @@ async def serve_telegram(
     service: TelegramService,
     stop: asyncio.Event,
     mounts: Sequence[Callable[[web.Application], None]] = (),
+    *,
+    announce: bool = True,
 ) -> None:
     """Serve until `stop` is set, then shut down in order: intake, updates, relay, session.
 
     `mounts` add other channels' routes (e.g. WeChat's) to the same application, so every
-    channel is served on one host and port.
+    channel is served on one host and port. With `YUEBAN_HTTP_WORKERS` above 1 every worker
+    listens on that port too (SO_REUSEPORT); only the one that `announce`s registers the
+    webhook and the command menu with Telegram.
     """
     settings = service.settings
     relay_stop = asyncio.Event()
@@ -229,22 +237,14 @@ async def serve_telegram(
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, settings.http_host, settings.http_port).start()
-        await _announce_commands(service.bot)
+        await web.TCPSite(runner, settings.http_host, settings.http_port,
+                          reuse_port=settings.http_workers > 1).start()
+        if announce:
+            await _announce_commands(service.bot)
         if service.endpoint is not None:
-            assert settings.telegram_webhook_url is not None
-            if not urlparse(settings.telegram_webhook_url).path.endswith(WEBHOOK_PATH):
-                log.warning(
-                    "YUEBAN_TELEGRAM_WEBHOOK_URL does not end with %s; make sure the proxy "
-                    "forwards it there", WEBHOOK_PATH,
-                )
-            await service.bot.set_webhook(
-                settings.telegram_webhook_url,
-                secret_token=service.webhook_secret,
-                allowed_updates=service.dispatcher.resolve_used_update_types(),
-                drop_pending_updates=False,
-            )
-            log.info("Telegram webhook set; serving on %s:%s", settings.http_host, settings.http_port)
+            if announce:
+                await _set_webhook(service)
+            log.info("Telegram webhook; serving on %s:%s", settings.http_host, settings.http_port)
         else:
             polling_task = asyncio.create_task(
                 run_polling(service.dispatcher, service.bot), name="telegram-polling"
@@ -260,6 +260,22 @@ async def serve_telegram(
         relay_stop.set()
         await relay_task
         await service.bot.session.close()
+
+
+async def _set_webhook(service: TelegramService) -> None:
+    settings = service.settings
+    assert settings.telegram_webhook_url is not None
+    if not urlparse(settings.telegram_webhook_url).path.endswith(WEBHOOK_PATH):
+        log.warning(
+            "YUEBAN_TELEGRAM_WEBHOOK_URL does not end with %s; make sure the proxy "
+            "forwards it there", WEBHOOK_PATH,
+        )
+    await service.bot.set_webhook(
+        settings.telegram_webhook_url,
+        secret_token=service.webhook_secret,
+        allowed_updates=service.dispatcher.resolve_used_update_types(),
+        drop_pending_updates=False,
+    )
 
 
 async def _wait_for_stop(stop: asyncio.Event, polling_task: asyncio.Task[None] | None) -> None:
@@ -285,8 +301,14 @@ async def _announce_commands(bot: Bot) -> None:
         log.warning("could not set the command menu: %s", error)
 
 
-async def run_telegram(settings: Settings) -> None:
-    """`yueban run` for Telegram: wire everything, serve until SIGINT/SIGTERM."""
+async def run_telegram(
+    settings: Settings,
+    *,
+    announce: bool = True,
+    mounts: Sequence[Callable[[web.Application], None]] = (),
+) -> None:
+    """`yueban run` for Telegram: wire everything, serve until SIGINT/SIGTERM (one worker's
+    part of it with `YUEBAN_HTTP_WORKERS`; see `app.http.run_workers`)."""
     check_telegram_settings(settings)
     runtime = bootstrap(settings)
     redis = _redis(settings.redis_url) if settings.redis_url else None
@@ -298,7 +320,7 @@ async def run_telegram(settings: Settings) -> None:
             loop.add_signal_handler(signum, stop.set)
     try:
         async with sweeping(runtime):
-            await serve_telegram(service, stop)
+            await serve_telegram(service, stop, mounts, announce=announce)
     finally:
         if redis is not None:
             await redis.aclose()

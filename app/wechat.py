@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -288,21 +288,32 @@ def health_routes(app: web.Application, check: Any) -> None:
 
 
 async def serve_wechat(service: WeChatService, stop: asyncio.Event, *,
-                       run_relay: bool = True) -> None:
-    """Serve WeChat alone until `stop` is set; shut down intake, work, relay in that order."""
+                       run_relay: bool = True, announce: bool = True,
+                       mounts: Sequence[Callable[[web.Application], None]] = ()) -> None:
+    """Serve WeChat alone until `stop` is set; shut down intake, work, relay in that order.
+
+    With `YUEBAN_HTTP_WORKERS` above 1 every worker listens on the port (SO_REUSEPORT);
+    only the one that `announce`s sends the custom menu to WeChat.
+    """
     settings = service.settings
     app = web.Application(client_max_size=DEFAULT_MAX_BODY_BYTES)
     service.mount(app)
     health_routes(app, service.health)
+    for mount in mounts:
+        mount(app)
     relay_stop = asyncio.Event()
     relay_task = (asyncio.create_task(service.relay.run(relay_stop), name="notice-relay")
                   if run_relay and service.owns_relay else None)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+        await web.TCPSite(runner, settings.http_host, settings.http_port,
+                          reuse_port=settings.http_workers > 1).start()
         log.info("WeChat webhook on %s:%s%s", settings.http_host, settings.http_port, WEBHOOK_PATH)
-        await service.install_menu()
+        if announce:
+            await service.install_menu()
+        else:
+            service.menu_done.set()
         await stop.wait()
     finally:
         await runner.cleanup()  # stops intake and drains messages in flight
