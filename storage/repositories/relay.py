@@ -427,6 +427,7 @@ class SqlRelayJournal:
         self._pairs_due = False
         self._recent_pairs: OrderedDict[tuple[str, ...], None] = OrderedDict()
         self._writer: asyncio.Task[None] | None = None
+        self._pair_writer: asyncio.Task[None] | None = None
         # Who waits for the staged copies (flush), and the copies' write under way.
         self._pair_waiters: list[asyncio.Future[None]] = []
         self._pairs_writing: asyncio.Future[None] | None = None
@@ -456,7 +457,7 @@ class SqlRelayJournal:
         self._pairs.append(_row(pair))
         if len(self._pairs) >= self.max_pairs:
             self._pairs_due = True
-            self._kick()
+            self._kick_pairs()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.pair_delay, self._pairs_timer)
         return True
@@ -472,15 +473,16 @@ class SqlRelayJournal:
             self._pair_waiters.append(written)
             waiting.append(written)
             self._pairs_due = True
-            self._kick()
+            self._kick_pairs()
         for future in waiting:
             await asyncio.shield(future)
 
     async def close(self) -> None:
         """Write what waits, then let go of the connection."""
         await self.flush()
-        while self._writer is not None and not self._writer.done():
-            await asyncio.shield(self._writer)
+        for writer in (self._writer, self._pair_writer):
+            while writer is not None and not writer.done():
+                await asyncio.shield(writer)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -493,30 +495,33 @@ class SqlRelayJournal:
     def _pairs_timer(self) -> None:
         self._timer = None
         self._pairs_due = True
-        self._kick()
+        self._kick_pairs()
 
     def _kick(self) -> None:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write())
 
+    def _kick_pairs(self) -> None:
+        if self._pair_writer is None or self._pair_writer.done():
+            self._pair_writer = asyncio.get_running_loop().create_task(self._write_due_pairs())
+
     async def _write(self) -> None:
-        while True:
+        """Messages, group by group. Copies go on a writer of their own, so a message being
+        routed never waits behind them."""
+        while self._messages:
             messages, self._messages = self._messages, []
-            pairs: list[dict[str, Any]] = []
-            waiters: list[asyncio.Future[None]] = []
-            if self._pairs_due:
-                pairs, self._pairs, self._pairs_due = self._pairs, [], False
-                waiters, self._pair_waiters = self._pair_waiters, []
-                if self._timer is not None:
-                    self._timer.cancel()
-                    self._timer = None
-            if not messages and not pairs and not waiters:
-                return
+            await self._write_messages(messages)
+
+    async def _write_due_pairs(self) -> None:
+        while self._pairs_due or self._pair_waiters:
+            pairs, self._pairs, self._pairs_due = self._pairs, [], False
+            waiters, self._pair_waiters = self._pair_waiters, []
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             writing = asyncio.get_running_loop().create_future() if pairs else None
             self._pairs_writing = writing
             try:
-                if messages:
-                    await self._write_messages(messages)
                 if pairs:
                     await self._write_pairs(pairs)
             finally:

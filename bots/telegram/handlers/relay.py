@@ -29,6 +29,7 @@ Texts: `relay.*` (the core's catalog) and `relay_tx.*` in `relay_transport.po`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -163,8 +164,10 @@ def read_message(message: Message) -> Inbound | None:
 # -- the header and texts -----------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def header_keyboard(order_id: int, label: str) -> InlineKeyboardMarkup:
-    """The one-button header naming the order; tapping it makes this chat the current one."""
+    """The one-button header naming the order; tapping it makes this chat the current one.
+    The same for every message of a conversation, so built once (never changed once built)."""
     data = ActionCallback(kind="relay.select", id=order_id).pack()
     return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=label,
                                                                       callback_data=data)]])
