@@ -96,6 +96,8 @@ class GetApplication(Query):
 @dataclass(frozen=True, kw_only=True)
 class GetProvider(Query):
     provider_id: int
+    # Someone looking at the provider: the details then say whether they saved them.
+    viewer_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

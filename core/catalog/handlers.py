@@ -94,6 +94,8 @@ class ProviderDetails:
     profile: ProviderProfile
     offers: tuple[Offer, ...]
     schedule: Schedule
+    # Whether the query's viewer has the provider among their favourites (False without one).
+    favourite: bool = False
 
 
 async def _audit(
@@ -430,8 +432,10 @@ async def get_application(cmd: GetApplication, uow: UnitOfWork, clock: Clock) ->
 
 
 async def get_provider(cmd: GetProvider, uow: UnitOfWork) -> ProviderDetails:
-    profile, offers, schedule = await uow.providers.read_details(cmd.provider_id)
-    return ProviderDetails(profile=profile, offers=offers, schedule=schedule)
+    profile, offers, schedule, favourite = await uow.providers.read_details(
+        cmd.provider_id, viewer_id=cmd.viewer_id
+    )
+    return ProviderDetails(profile=profile, offers=offers, schedule=schedule, favourite=favourite)
 
 
 async def suspend_provider(cmd: SuspendProvider, uow: UnitOfWork, clock: Clock) -> ProviderProfile:

@@ -44,10 +44,11 @@ class ProviderRepository(Protocol):
 
     async def find(self, user_id: int) -> ProviderProfile | None: ...
     async def read_details(
-        self, user_id: int
-    ) -> tuple[ProviderProfile, tuple[Offer, ...], Schedule]:
-        """Profile, active offers (by id) and schedule read together, for showing only (the
-        profile is not tracked: nothing read here is saved). Raises NotFound."""
+        self, user_id: int, *, viewer_id: int | None = None
+    ) -> tuple[ProviderProfile, tuple[Offer, ...], Schedule, bool]:
+        """Profile, active offers (by id), schedule and whether `viewer_id` saved the
+        provider, read together for showing only (the profile is not tracked: nothing read
+        here is saved). Raises NotFound."""
         ...
 
     async def add(self, profile: ProviderProfile) -> None: ...

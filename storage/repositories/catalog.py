@@ -281,6 +281,10 @@ def _tags_of(value: str) -> frozenset[str]:
     return frozenset(t for t in value.split(",") if t)
 
 
+# The provider details statement per dialect: built and keyed once, run with parameters.
+_details_statements: dict[str, sa.Select[Any]] = {}
+
+
 class SqlProviderRepository(SqlRepository):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -309,38 +313,15 @@ class SqlProviderRepository(SqlRepository):
         return profile
 
     async def read_details(
-        self, user_id: int
-    ) -> tuple[ProviderProfile, tuple[Offer, ...], Schedule]:
-        """One statement: the provider row, their schedule (joined), blocked dates and active
-        offers (aggregated in subqueries)."""
-        p, s, o, b = providers, schedules, offers, blocked_dates
-        fields = (o.c.id, o.c.category_id, o.c.unit_price, o.c.currency, o.c.per_km_price,
-                  o.c.min_units, o.c.description)
-        if self.dialect == "postgresql":
-            offer_rows: Any = sa.func.json_agg(sa.func.json_build_array(*fields))
-        else:
-            offer_rows = sa.func.json_group_array(sa.func.json_array(*fields))
-        query = (
-            sa.select(
-                p,
-                s.c.rules.label("schedule_rules"),
-                s.c.buffer_minutes.label("schedule_buffer_minutes"),
-                s.c.min_notice_minutes.label("schedule_min_notice_minutes"),
-                s.c.horizon_days.label("schedule_horizon_days"),
-                s.c.version.label("schedule_version"),
-                sa.select(sa.func.aggregate_strings(sa.cast(b.c.day, sa.String), ","))
-                .where(b.c.provider_id == p.c.user_id)
-                .scalar_subquery()
-                .label("blocked"),
-                sa.select(sa.type_coerce(offer_rows, sa.JSON))
-                .where(o.c.provider_id == p.c.user_id, o.c.active.is_(True))
-                .scalar_subquery()
-                .label("offer_rows"),
-            )
-            .select_from(p.outerjoin(s, s.c.provider_id == p.c.user_id))
-            .where(p.c.user_id == user_id)
-        )
-        row = (await self.connection.execute(query)).first()
+        self, user_id: int, *, viewer_id: int | None = None
+    ) -> tuple[ProviderProfile, tuple[Offer, ...], Schedule, bool]:
+        """One statement: the provider row, their schedule (joined), blocked dates, active
+        offers and the viewer's favourite (in subqueries)."""
+        query = _details_statements.get(self.dialect)
+        if query is None:
+            query = _details_statements[self.dialect] = self._details_statement()
+        params = {"provider": user_id, "viewer": viewer_id if viewer_id is not None else 0}
+        row = (await self.connection.execute(query, params)).first()
         if row is None:
             raise NotFound("error.provider.not_found", provider_id=user_id)
         profile = _profile(row)
@@ -361,7 +342,39 @@ class SqlProviderRepository(SqlRepository):
         columns = (row.schedule_rules, row.schedule_buffer_minutes,
                    row.schedule_min_notice_minutes, row.schedule_horizon_days, row.schedule_version)
         schedule = _schedule(user_id, row.timezone, columns, row.blocked)
-        return profile, found, schedule
+        return profile, found, schedule, bool(row.favourite)
+
+    def _details_statement(self) -> sa.Select[Any]:
+        p, s, o, b, f = providers, schedules, offers, blocked_dates, favourites
+        fields = (o.c.id, o.c.category_id, o.c.unit_price, o.c.currency, o.c.per_km_price,
+                  o.c.min_units, o.c.description)
+        if self.dialect == "postgresql":
+            offer_rows: Any = sa.func.json_agg(sa.func.json_build_array(*fields))
+        else:
+            offer_rows = sa.func.json_group_array(sa.func.json_array(*fields))
+        return (
+            sa.select(
+                p,
+                s.c.rules.label("schedule_rules"),
+                s.c.buffer_minutes.label("schedule_buffer_minutes"),
+                s.c.min_notice_minutes.label("schedule_min_notice_minutes"),
+                s.c.horizon_days.label("schedule_horizon_days"),
+                s.c.version.label("schedule_version"),
+                sa.select(sa.func.aggregate_strings(sa.cast(b.c.day, sa.String), ","))
+                .where(b.c.provider_id == p.c.user_id)
+                .scalar_subquery()
+                .label("blocked"),
+                sa.select(sa.type_coerce(offer_rows, sa.JSON))
+                .where(o.c.provider_id == p.c.user_id, o.c.active.is_(True))
+                .scalar_subquery()
+                .label("offer_rows"),
+                sa.exists()
+                .where(f.c.customer_id == sa.bindparam("viewer"), f.c.provider_id == p.c.user_id)
+                .label("favourite"),
+            )
+            .select_from(p.outerjoin(s, s.c.provider_id == p.c.user_id))
+            .where(p.c.user_id == sa.bindparam("provider"))
+        )
 
     async def _count_zone(self, name: str, change: int) -> None:
         """Keep the number of providers per time zone (see `catalog_timezones`)."""

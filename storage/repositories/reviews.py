@@ -81,6 +81,18 @@ class SqlReviewInvitationRepository(SqlRepository):
         return [_invitation(r) for r in rows]
 
 
+_ABOUT = (reviews.c.reviewee_id == sa.bindparam("reviewee"), reviews.c.side == sa.bindparam("side"))
+# A page of reviews about someone, each row with the count of all (one statement, built once).
+_PAGE = (
+    sa.select(reviews, sa.func.count().over().label("total_reviews"))
+    .where(*_ABOUT)
+    .order_by(reviews.c.created_at.desc(), reviews.c.id.desc())
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+    .offset(sa.bindparam("offset", type_=sa.Integer))
+)
+_COUNT = sa.select(sa.func.count()).select_from(reviews).where(*_ABOUT)
+
+
 class SqlReviewRepository(SqlRepository):
     def _review(self, row: Any) -> Review:
         review = Review(
@@ -169,25 +181,14 @@ class SqlReviewRepository(SqlRepository):
     async def about(
         self, reviewee_id: int, side: ReviewSide, limit: int, offset: int
     ) -> tuple[Sequence[Review], int]:
-        where = (reviews.c.reviewee_id == reviewee_id, reviews.c.side == side.value)
-        # The page and the total in one statement (each row carries the count of all).
-        rows = (
-            await self.connection.execute(
-                sa.select(reviews, sa.func.count().over().label("total_reviews"))
-                .where(*where)
-                .order_by(reviews.c.created_at.desc(), reviews.c.id.desc())
-                .limit(limit)
-                .offset(offset)
-            )
-        ).all()
+        params = {"reviewee": reviewee_id, "side": side.value, "limit": limit, "offset": offset}
+        rows = (await self.connection.execute(_PAGE, params)).all()
         if rows:
             total = rows[0].total_reviews
         elif offset == 0:
             total = 0
         else:  # a page past the end still says how many there are
-            total = (
-                await self.connection.execute(sa.select(sa.func.count()).select_from(reviews).where(*where))
-            ).scalar_one()
+            total = (await self.connection.execute(_COUNT, params)).scalar_one()
         return [self._review(r) for r in rows], int(total)
 
     async def sums(self, reviewee_id: int, side: ReviewSide) -> RatingSums:

@@ -225,3 +225,19 @@ async def test_a_provider_read_for_showing_is_what_each_table_says(runtime: Runt
     assert (await runtime.bus.handle(GetProvider(provider_id=provider_id))).schedule.blocked_dates == blocked
     with pytest.raises(NotFound):
         await runtime.bus.handle(GetProvider(provider_id=999_999))
+
+
+async def test_a_provider_read_for_a_viewer_says_whether_they_saved_them(runtime: Runtime) -> None:
+    catalog = await seeded(runtime)
+    provider_id = await approved_provider(runtime, "11", catalog["honor-of-kings"])
+    customer = await register(runtime, "21")
+
+    async def saved() -> bool:
+        return bool((await runtime.bus.handle(GetProvider(provider_id=provider_id, viewer_id=customer))).favourite)
+
+    assert not await saved()
+    await runtime.bus.handle(AddFavourite(customer_id=customer, provider_id=provider_id, actor_id=customer))
+    assert await saved()
+    assert not (await runtime.bus.handle(GetProvider(provider_id=provider_id))).favourite
+    await runtime.bus.handle(RemoveFavourite(customer_id=customer, provider_id=provider_id, actor_id=customer))
+    assert not await saved()

@@ -485,14 +485,13 @@ async def on_card(
 
 async def send_card(bot: Bot, actor: Actor, bus: MessageBus, locale: str, provider_id: int) -> None:
     """The provider's card as a new message: with their first photo when Telegram takes it."""
-    details = await reads.provider(bus, provider_id)
+    details = await reads.provider(bus, provider_id, viewer_id=actor.user_id)
     categories = await reads.categories(bus)
     reviews: ReviewPage = await bus.handle(
         ListProviderReviews(provider_id=provider_id, limit=LATEST_REVIEWS)
     )
-    favourites = await bus.handle(ListFavourites(customer_id=actor.user_id, actor_id=actor.user_id))
     text = card_text(details, categories, reviews, locale)
-    markup = card_keyboard(details, provider_id in favourites, locale)
+    markup = card_keyboard(details, details.favourite, locale)
     chat_id = actor.telegram_id
     if details.profile.photos and len(text) <= CAPTION_LIMIT:
         try:

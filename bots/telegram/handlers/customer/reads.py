@@ -57,9 +57,12 @@ _providers: WeakKeyDictionary[MessageBus, dict[int, tuple[float, ProviderDetails
 )
 
 
-async def provider(bus: MessageBus, provider_id: int, *, max_age: float = 0.0) -> ProviderDetails:
-    """The provider's profile, offers and schedule; with `max_age`, a read at most that many
-    seconds old will do (every read is remembered for the booking steps)."""
+async def provider(
+    bus: MessageBus, provider_id: int, *, max_age: float = 0.0, viewer_id: int | None = None
+) -> ProviderDetails:
+    """The provider's profile, offers and schedule (and with `viewer_id`, whether they saved
+    the provider: only a fresh read says so); with `max_age`, a read at most that many seconds
+    old will do (every read is remembered for the booking steps)."""
     now = time.monotonic()
     remembered = _providers.get(bus)
     if remembered is None:
@@ -68,7 +71,9 @@ async def provider(bus: MessageBus, provider_id: int, *, max_age: float = 0.0) -
         cached = remembered.get(provider_id)
         if cached is not None and now - cached[0] <= max_age:
             return cached[1]
-    details: ProviderDetails = await bus.handle(GetProvider(provider_id=provider_id))
+    details: ProviderDetails = await bus.handle(
+        GetProvider(provider_id=provider_id, viewer_id=viewer_id)
+    )
     if len(remembered) >= MAX_REMEMBERED_PROVIDERS:
         remembered.clear()
     remembered[provider_id] = (now, details)
