@@ -1061,10 +1061,14 @@ class SqlProviderSearch(SqlRepository):
         category_ids = await self._category_ids(criteria.category_id)
         where: list[Any] = [
             p.c.status == ProviderStatus.APPROVED.value,
-            p.c.presence.in_(
-                [Presence.ONLINE.value] if criteria.online_now
-                else [Presence.ONLINE.value, Presence.BUSY.value, Presence.OFFLINE.value]
-            ),
+            # Equalities, not IN: an IN list is re-rendered into the SQL on every run.
+            sa.or_(*(
+                p.c.presence == presence.value
+                for presence in (
+                    [Presence.ONLINE] if criteria.online_now
+                    else [Presence.ONLINE, Presence.BUSY, Presence.OFFLINE]
+                )
+            )),
             # At least one active offer (in the category, when one is asked for), read from
             # the row's copy of its offers' categories.
             p.c.category_list != ",",
