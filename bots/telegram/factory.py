@@ -79,7 +79,7 @@ class BotApiSession(AiohttpSession):
         fields = {}
         for key, value in method.model_dump(warnings=False).items():
             prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
-            if prepared:  # as aiogram's form leaves out empty and false fields
+            if prepared is not None and prepared != "":  # what aiogram's form leaves out
                 fields[key] = prepared
         if files:
             return super().build_form_data(bot, method)

@@ -14,7 +14,6 @@ in flight.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -65,7 +64,7 @@ class WebhookEndpoint:
             body = await request.read()
             if len(body) > MAX_BODY_BYTES:
                 raise ValueError("body too large")
-            update = Update.model_validate(json.loads(body), context={"bot": self.bot})
+            update = Update.model_validate_json(body, context={"bot": self.bot})
         except (ValueError, ValidationError) as error:
             log.warning("webhook refused a body that is not an update: %s", error)
             return web.json_response({"ok": False, "error": "not an update"}, status=400)

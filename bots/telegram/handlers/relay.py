@@ -487,7 +487,8 @@ def router() -> Router:
         found = couriers.get(id(bus))
         if found is None:
             telegram = TelegramCarrier(bot, protect_content=bool(data.get("relay_protect_content")))
-            found = RelayCourier(bus, telegram, data.get("relay_carriers"))
+            found = RelayCourier(bus, telegram, data.get("relay_carriers"),
+                                 albums=data.get("relay_albums"))
             couriers[id(bus)] = found
             COURIERS[id(bus)] = found
         return found
