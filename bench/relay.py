@@ -8,16 +8,19 @@ queued in the stand-in to the moment the stand-in receives the bot's `copyMessag
 Telegram's per-chat pacing is taken off the bot's outbound limiter here (it is measured in
 `bench/telegram_throughput.py`); the stand-in's flood limits are off.
 
-What runs where: the bot runs in a process of its own (multiprocessing "spawn"), as in
-production, where Telegram's servers do not share the bot's CPU. That process bootstraps its
-runtime on the scratch database, seeds the pairs and their accepted orders through its own
-bus, serves the webhook (`build_telegram`/`serve_telegram`), and measures its CPU time and SQL
-between the parent's start and stop signals, then flushes the relay journal and closes. This
+What runs where: the bot runs in processes of its own (multiprocessing "spawn"), as in
+production, where Telegram's servers do not share the bot's CPU: `--workers` of them (default
+2, as the docker-compose deployment runs `yueban run` with YUEBAN_HTTP_WORKERS=2) listening on
+one port (SO_REUSEPORT), sharing Redis and PostgreSQL. Each bootstraps its runtime on the
+scratch database (the first also seeds the pairs and their accepted orders through its bus),
+serves the webhook (`build_telegram`/`serve_telegram`, only the first registering it), and
+measures its CPU time and SQL between the parent's start and stop signals, then flushes its
+relay journal and closes. This
 process runs the stand-in and the load generator, warms every chat up outside the window, and
 times each message on the stand-in's call log. A bot process that dies fails the run at once
 with its traceback.
 
-    python bench/relay.py [--quick] [--pairs N] [--rate R] [--seconds S]
+    python bench/relay.py [--quick] [--pairs N] [--rate R] [--seconds S] [--workers N]
                           [--database-url URL] [--redis-url URL]
 
 Defaults: PostgreSQL `YUEBAN_BENCH_DATABASE_URL` (else postgresql+asyncpg://postgres@
@@ -26,11 +29,12 @@ Defaults: PostgreSQL `YUEBAN_BENCH_DATABASE_URL` (else postgresql+asyncpg://post
 fresh SQLite file in a temporary folder both processes see. `--quick`: 10 s. Targets:
 p50 < 10 ms, p99 < 50 ms. The last line is JSON; besides latency it gives, per relayed
 message, the SQL statements and transactions the bot issued (`sql_per_message`,
-deterministic), the bot process's CPU time (`cpu_ms_per_message`, the same as
-`bot_cpu_ms_per_message`: the figure that matters) and this process's (stand-in and load
-generator, `driver_cpu_ms_per_message`). The bot's one process keeps up only while
+deterministic), the bot processes' CPU time, all workers together (`cpu_ms_per_message`, the
+same as `bot_cpu_ms_per_message`: the figure that matters) and this process's (stand-in and
+load generator, `driver_cpu_ms_per_message`). Each worker keeps up only while its share of
 rate x `bot_cpu_ms_per_message` stays well under 1000 ms a second (one core); past that its
-queue grows and latency with it.
+queue grows and latency with it. On a small machine the workers, the stand-in, PostgreSQL
+and Redis share the same cores.
 """
 
 from __future__ import annotations
@@ -138,21 +142,21 @@ class StatementLog:
         sa.event.remove(self.engines[0], "rollback", self._rollback)
 
 
-def _bot_process(config: dict[str, Any], users: list[tuple[int, str, int, str]], start: Any,
-                 stop: Any, answers: Any) -> None:
-    """The bot's own process: seeds the order chats, serves as `yueban run` does, and measures
-    itself between the parent's `start` and `stop`."""
+def _bot_process(config: dict[str, Any], users: list[tuple[int, str, int, str]], index: int,
+                 start: Any, stop: Any, answers: Any) -> None:
+    """A worker process of the bot: the first seeds the order chats; each serves as a worker
+    of `yueban run` does, and measures itself between the parent's `start` and `stop`."""
     logging.basicConfig(level=logging.ERROR)
     try:
-        asyncio.run(_serve_bot(config, users, start, stop, answers))
+        asyncio.run(_serve_bot(config, users, index, start, stop, answers))
     except BaseException:
         answers.put(("failed", traceback.format_exc()))
         raise SystemExit(1) from None
     answers.put(("closed", None))
 
 
-async def _serve_bot(config: dict[str, Any], users: list[tuple[int, str, int, str]], start: Any,
-                     stop: Any, answers: Any) -> None:
+async def _serve_bot(config: dict[str, Any], users: list[tuple[int, str, int, str]], index: int,
+                     start: Any, stop: Any, answers: Any) -> None:
     settings = Settings(_env_file=None, **config["settings"])  # type: ignore[call-arg]
     clock = FixedClock(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
     directory = FakeDirectory()
@@ -176,12 +180,14 @@ async def _serve_bot(config: dict[str, Any], users: list[tuple[int, str, int, st
     stopping = asyncio.Event()
     serving: asyncio.Task[None] | None = None
     try:
-        await _seed(runtime.bus, clock, directory, users)
-        serving = asyncio.create_task(serve_telegram(service, stopping))
+        if index == 0:
+            await _seed(runtime.bus, clock, directory, users)
+        serving = asyncio.create_task(serve_telegram(service, stopping, announce=index == 0))
         answers.put(("ready", None))
         await _signalled(start, serving)
         await service.relay.drain()  # the warm-up's copies are not the window's
-        profiler = cProfile.Profile(time.process_time) if config["profile"] else None
+        profile = config["profile"] if index == 0 else None
+        profiler = cProfile.Profile(time.process_time) if profile else None
         statements.start()
         cpu_started = time.process_time()
         if profiler is not None:
@@ -193,7 +199,7 @@ async def _serve_bot(config: dict[str, Any], users: list[tuple[int, str, int, st
             profiler.disable()
         cpu_ms = (time.process_time() - cpu_started) * 1000 / config["messages"]
         if profiler is not None:
-            profiler.dump_stats(config["profile"])
+            profiler.dump_stats(profile)
         answers.put(("measured", {"cpu_ms_per_message": round(cpu_ms, 3),
                                   "sql_per_message": statements.per_message(config["messages"])}))
     finally:
@@ -304,6 +310,7 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
                 "telegram_token": standin.token, "telegram_api_base": standin.base_url,
                 "telegram_webhook_url": f"http://127.0.0.1:{port}/telegram/webhook",
                 "telegram_webhook_secret": SECRET, "http_port": port,
+                "http_workers": args.workers,
                 "telegram_messages_per_second": 1_000_000,
                 "telegram_user_updates_per_second": 1_000, "telegram_user_updates_burst": 1_000,
             },
@@ -314,25 +321,44 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         }
         users = [(c.id, c.user["first_name"], p.id, p.user["first_name"]) for c, p in pairs]
         context = multiprocessing.get_context("spawn")
-        start, stop, answers = context.Event(), context.Event(), context.Queue()
-        process = context.Process(target=_bot_process, name="yueban-bot", daemon=True,
-                                  args=(config, users, start, stop, answers))
-        say(f"starting the bot in its own process; opening {args.pairs} order chats")
-        process.start()
-        bot = BotProcess(process, answers)
+        start, stop = context.Event(), context.Event()
+        bots: list[BotProcess] = []
+
+        def launch(index: int) -> BotProcess:
+            answers = context.Queue()
+            process = context.Process(target=_bot_process, name=f"yueban-bot-{index}",
+                                      daemon=True,
+                                      args=(config, users, index, start, stop, answers))
+            process.start()
+            bots.append(BotProcess(process, answers))
+            return bots[-1]
+
+        def check() -> None:
+            for bot in bots:
+                bot.check()
+
+        say(f"starting the bot: {args.workers} worker process(es) on one port; "
+            f"opening {args.pairs} order chats")
         try:
-            await bot.expect("ready")
-            await _until(lambda: standin.bot.webhook is not None, 60, bot.check)
+            await launch(0).expect("ready")  # the first seeds the chats, then serves
+            for index in range(1, args.workers):
+                launch(index)
+            for bot in bots[1:]:
+                await bot.expect("ready")
+            await _until(lambda: standin.bot.webhook is not None, 60, check)
             if standin.bot.webhook is None:
                 raise RuntimeError("the bot did not register its webhook")
-            # Everybody has said something once, so the timed part measures the steady state.
-            for customer, provider in pairs:
-                await customer.send_text("你好")
-                await provider.send_text("你好，请问什么时候开始？")
-            await _until(lambda: len(seen) >= 2 * len(pairs), 60, bot.check)
-            seen.clear()
+            # Everybody has said something, so the timed part measures the steady state (each
+            # worker remembers routes of its own: a few rounds reach every worker).
+            for _ in range(args.workers + 1):
+                for customer, provider in pairs:
+                    await customer.send_text("你好")
+                    await provider.send_text("你好，请问什么时候开始？")
+                await _until(lambda: len(seen) >= 2 * len(pairs), 60, check)
+                seen.clear()
             start.set()
-            await bot.expect("measuring")
+            for bot in bots:
+                await bot.expect("measuring")
             cpu_started = time.process_time()
             say(f"relay: {total} messages at {args.rate}/s between {len(pairs)} pairs")
             sent: dict[tuple[int, int], float] = {}
@@ -345,19 +371,27 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
                 customer, provider = pairs[i % len(pairs)]
                 sender = customer if (i // len(pairs)) % 2 == 0 else provider
                 if sender is customer:
-                    bot.check()
+                    check()
                 message = await sender.send_text(f"第 {i} 条：今晚 8 点开始，段位钻石")
                 sent[(sender.id, int(message["message_id"]))] = time.perf_counter()
-            await _until(lambda: all(k in seen for k in sent), 120, bot.check)
+            await _until(lambda: all(k in seen for k in sent), 120, check)
             elapsed = time.perf_counter() - started
             driver_cpu_ms = (time.process_time() - cpu_started) * 1000 / total
             stop.set()
-            figures = await bot.expect("measured")
-            await bot.expect("closed", 120)
+            measured = [await bot.expect("measured") for bot in bots]
+            for bot in bots:
+                await bot.expect("closed", 120)
         finally:
             start.set()  # a run that failed early still lets the bot shut down in order
             stop.set()
-            await bot.join(120)
+            for bot in bots:
+                await bot.join(120)
+    # Per relayed message, all workers together: each divided its own by the whole count.
+    bot_cpu_ms = round(sum(m["cpu_ms_per_message"] for m in measured), 3)
+    sql: Counter[str] = Counter()
+    for m in measured:
+        sql.update(m["sql_per_message"])
+    sql_per_message = {kind: round(value, 2) for kind, value in sql.items()}
     if args.profile:
         say(f"profile of the bot process over the window: {config['profile']}")
     latencies = [(seen[k] - t) * 1000 for k, t in sent.items() if k in seen]
@@ -365,10 +399,10 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             "seconds": round(elapsed, 2), "latency_ms": summary(latencies),
             # Per relayed message: the bot's process (the figure that matters), and this one's
             # (stand-in and load generator) apart.
-            "cpu_ms_per_message": figures["cpu_ms_per_message"],
-            "bot_cpu_ms_per_message": figures["cpu_ms_per_message"],
+            "cpu_ms_per_message": bot_cpu_ms, "bot_cpu_ms_per_message": bot_cpu_ms,
             "driver_cpu_ms_per_message": round(driver_cpu_ms, 3),
-            "bot_process": "separate", "sql_per_message": figures["sql_per_message"]}
+            "bot_process": "separate", "workers": args.workers,
+            "sql_per_message": sql_per_message}
 
 
 async def _until(condition: Any, within: float, check: Any) -> None:
@@ -393,6 +427,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="10 seconds.")
     parser.add_argument("--pairs", type=int, default=100)
     parser.add_argument("--rate", type=float, default=200.0, help="messages per second")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker processes of the bot on one port, as YUEBAN_HTTP_WORKERS")
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--database-url",
                         default=os.environ.get("YUEBAN_BENCH_DATABASE_URL", DEFAULT_DATABASE))
@@ -408,6 +444,9 @@ def _arguments() -> argparse.Namespace:
 async def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.ERROR)
     async with scratch_database(args.database_url, "relay") as (url, kind):
+        if args.workers > 1 and (kind == "sqlite" or not args.redis_url):
+            say("one worker: several need PostgreSQL and Redis, as `yueban run` does")
+            args.workers = 1
         result = await run(args, url)
     latency = result["latency_ms"]
     p50, p99 = latency["p50_ms"], latency["p99_ms"]
