@@ -14,6 +14,7 @@ serves booking an offer, rescheduling an order and timing an open request.
 from __future__ import annotations
 
 import calendar as stdcalendar
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -106,7 +107,17 @@ def shift_month(year: int, month: int, by: int) -> tuple[int, int]:
 
 
 def _cell(text: str, data: str = NOOP) -> InlineKeyboardButton:
+    if data == NOOP:
+        return _label(text)
     return InlineKeyboardButton(text=text, callback_data=data)
+
+
+@functools.lru_cache(maxsize=512)
+def _label(text: str) -> InlineKeyboardButton:
+    """A cell that only labels (a weekday, a dot, a blank, the month): the same few in every
+    month, so each is built once and shared (nothing changes a button once built; building
+    one is most of the cost of a month's keyboard)."""
+    return InlineKeyboardButton(text=text, callback_data=NOOP)
 
 
 def month_keyboard(

@@ -10,12 +10,20 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiogram.filters.callback_data import MAX_CALLBACK_LENGTH
+from aiogram.filters.callback_data import MAX_CALLBACK_LENGTH, CallbackData
 
 from bots.i18n import LOCALES, has_text
 from bots.telegram.calendar import bookable_starts, month_keyboard, open_request_starts
 from bots.telegram.handlers.customer.browse import apply_filter
-from bots.telegram.handlers.customer.callbacks import CalendarCallback, PayCallback, day_number
+from bots.telegram.handlers.customer.callbacks import (
+    BrowseCallback,
+    CalendarCallback,
+    FilterCallback,
+    PayCallback,
+    ProviderCallback,
+    day_number,
+    packed,
+)
 from bots.telegram.handlers.customer.details import parse_budget
 from bots.telegram.payments import InvoicePayload, PaymentOptions
 from core.booking.states import OrderState
@@ -169,3 +177,29 @@ def test_every_text_of_the_customer_flows_exists_in_both_languages(locale: str) 
     keys = used_keys()
     assert len(keys) > 200
     assert sorted(k for k in keys if not has_text(k, locale)) == []
+
+
+@pytest.mark.parametrize("made", [
+    BrowseCallback(category_id=0),
+    BrowseCallback(category_id=12, page=3),
+    FilterCallback(category_id=4, name="menu"),
+    FilterCallback(category_id=4, name="price", value="CNY-0-5000"),
+    ProviderCallback(provider_id=9_007_199_254_740_993, action="card"),
+    CalendarCallback(mode="b", ref=71, owner=1_234_567_890, units=2, action="d", day=20260112),
+    CalendarCallback(mode="r", ref=5, owner=9, units=1, action="s", minute=29_455_140),
+])
+def test_buttons_packed_by_hand_say_what_the_callback_data_would(made: CallbackData) -> None:
+    by_hand = packed(type(made), **made.model_dump())
+    assert by_hand == made.pack()
+    assert type(made).unpack(by_hand) == made
+
+
+def test_packing_by_hand_refuses_what_the_callback_data_refuses() -> None:
+    with pytest.raises(ValueError):  # the separator inside a value
+        packed(FilterCallback, category_id=1, name="price", value="a:b")
+    with pytest.raises(ValueError):  # past Telegram's 64 bytes
+        packed(FilterCallback, category_id=1, name="tags", value="x" * 64)
+    with pytest.raises(TypeError):
+        packed(ProviderCallback, provider_id=1)  # no action
+    with pytest.raises(TypeError):
+        packed(ProviderCallback, provider_id="1", action="card")

@@ -29,6 +29,7 @@ from bots.telegram.handlers.customer.callbacks import (
     OrderCallback,
     ProviderCallback,
     day_number,
+    packed,
 )
 from bots.telegram.handlers.customer.common import (
     callback_key,
@@ -203,8 +204,8 @@ async def month_view(
     owner = provider.profile.user_id
 
     def data(action: str, **fields: int) -> str:
-        return CalendarCallback(mode=mode, ref=ref, owner=owner, units=units, action=action,
-                                **fields).pack()
+        return packed(CalendarCallback, mode=mode, ref=ref, owner=owner, units=units,
+                      action=action, **fields)
 
     before = shift_month(year, month, -1)
     after = shift_month(year, month, 1)
@@ -277,8 +278,8 @@ async def _day_view(
                                       exclude_order_id=exclude)).get(day, [])
 
     def data(action: str, **fields: int) -> str:
-        return CalendarCallback(mode=cb.mode, ref=cb.ref, owner=cb.owner, units=cb.units,
-                                action=action, **fields).pack()
+        return packed(CalendarCallback, mode=cb.mode, ref=cb.ref, owner=cb.owner,
+                      units=cb.units, action=action, **fields)
 
     back = InlineKeyboardButton(text=t("button.back", locale),
                                 callback_data=data("m", day=day_number(day)))

@@ -27,6 +27,7 @@ from bots.telegram.handlers.customer.callbacks import (
     BrowseCallback,
     FilterCallback,
     ProviderCallback,
+    packed,
 )
 from bots.telegram.handlers.customer.common import TextForm, leave, money, no_keyboard, show, t
 from bots.telegram.middlewares import Actor
@@ -96,20 +97,21 @@ def category_menu(
     rows = [
         [InlineKeyboardButton(
             text=child.name(locale),
-            callback_data=BrowseCallback(
-                category_id=child.id, page=0 if _has_children(categories, child) else 1
-            ).pack(),
+            callback_data=packed(
+                BrowseCallback, category_id=child.id,
+                page=0 if _has_children(categories, child) else 1,
+            ),
         )]
         for child in children
     ]
     if parent is not None:
         rows.append([InlineKeyboardButton(
             text=t("browse.all_in", locale, category=parent.name(locale)),
-            callback_data=BrowseCallback(category_id=parent.id, page=1).pack(),
+            callback_data=packed(BrowseCallback, category_id=parent.id, page=1),
         )])
         rows.append([InlineKeyboardButton(
             text=t("button.back", locale),
-            callback_data=BrowseCallback(category_id=parent.parent_id or 0).pack(),
+            callback_data=packed(BrowseCallback, category_id=parent.parent_id or 0),
         )])
         text = t("browse.subcategories", locale, category=parent.name(locale))
     else:
@@ -170,7 +172,7 @@ def provider_list(
         lines.append(f"{number}. {hit_line(hit, locale)}")
         rows.append([InlineKeyboardButton(
             text=f"{DOTS.get(hit.presence.value, '')} {hit.display_name} · {money(hit.lowest_price)}",
-            callback_data=ProviderCallback(provider_id=hit.provider_id, action="card").pack(),
+            callback_data=packed(ProviderCallback, provider_id=hit.provider_id, action="card"),
         )])
     if not result.hits:
         lines.append(t("browse.nothing", locale))
@@ -178,23 +180,23 @@ def provider_list(
     if result.page > 1:
         navigation.append(InlineKeyboardButton(
             text=t("button.previous", locale),
-            callback_data=BrowseCallback(category_id=category.id, page=result.page - 1).pack(),
+            callback_data=packed(BrowseCallback, category_id=category.id, page=result.page - 1),
         ))
     if result.has_more:
         navigation.append(InlineKeyboardButton(
             text=t("button.next", locale),
-            callback_data=BrowseCallback(category_id=category.id, page=result.page + 1).pack(),
+            callback_data=packed(BrowseCallback, category_id=category.id, page=result.page + 1),
         ))
     if navigation:
         rows.append(navigation)
     rows.append([
         InlineKeyboardButton(
             text=t("button.filters", locale),
-            callback_data=FilterCallback(category_id=category.id, name="menu").pack(),
+            callback_data=packed(FilterCallback, category_id=category.id, name="menu"),
         ),
         InlineKeyboardButton(
             text=t("button.back", locale),
-            callback_data=BrowseCallback(category_id=category.parent_id or 0).pack(),
+            callback_data=packed(BrowseCallback, category_id=category.parent_id or 0),
         ),
     ])
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
