@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from core.catalog.commands import SaveOffer, SetPresence
+from core.catalog.model import OfferDraft
+from core.shared.money import Money
 from tests.adapters.telegram_customer.conftest import Shop, find, labels, press, say, text_of
 
 
@@ -39,3 +42,31 @@ async def test_browsing_a_category_pages_through_providers_and_a_filter_narrows_
     assert sorted(shown) == ["⚪ Player1 · 40.00 CNY", "🟢 Player0 · 30.00 CNY",
                              "🟢 Player2 · 50.00 CNY"]
     assert "1. " in text_of(narrowed) and "4. " not in text_of(narrowed)
+
+
+async def test_a_card_shows_what_changed_since_it_was_last_opened(shop: Shop) -> None:
+    provider_id, _ = await shop.provider("Mei", price=6000, online=True)
+    ann = shop.customer()
+    await say(shop, ann, f"/start p_{provider_id}")
+    card = await find(ann, "Mei", "Online now")
+    assert "60.00 CNY per hour" in text_of(card) and "no ratings yet" in text_of(card)
+    await press(ann, card, "Save")
+    await shop.settle()
+
+    category = shop.categories["league-of-legends"]
+    await shop.runtime.bus.handle(SaveOffer(
+        actor_id=provider_id, provider_id=provider_id,
+        offer=OfferDraft(category_id=category.id, unit_price=Money(7500, "CNY"),
+                         min_units=max(1, category.min_units)),
+    ))
+    await shop.runtime.bus.handle(SetPresence(actor_id=provider_id, provider_id=provider_id,
+                                              presence="offline"))
+    async with shop.runtime.uow_factory() as uow:  # what a first five-star review leaves
+        await uow.providers.set_rating_stats(provider_id, 1, 5.0, 4.6)
+        await uow.commit()
+
+    await say(shop, ann, f"/start p_{provider_id}")
+    again = await find(ann, "Mei", "Offline")
+    assert "75.00 CNY per hour" in text_of(again) and "60.00 CNY" not in text_of(again)
+    assert "★ 5.0 · 1 reviews" in text_of(again)
+    assert "★ Saved" in labels(again)
