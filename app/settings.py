@@ -25,8 +25,10 @@ class ConfigurationError(Exception):
 
 
 class Settings(BaseSettings):
+    # An empty variable (`YUEBAN_WECHAT_APP_ID=` left in a .env) means "not set", not "".
     model_config = SettingsConfigDict(
-        env_prefix="YUEBAN_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="YUEBAN_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        env_ignore_empty=True,
     )
 
     mode: Literal["production", "demo"] = Field(
