@@ -22,6 +22,7 @@ The labelled set in `tests/unit/relay/leak_corpus.py` measures recall and false 
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -101,6 +102,7 @@ _CHINESE_DIGITS = {
 _INVISIBLE = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\ufe0f", "\u20e3", "\u00ad"}
 
 
+@functools.lru_cache(maxsize=16_384)  # a pure function of one character, asked for every one
 def _normal_char(char: str) -> str:
     if char in _CHINESE_DIGITS:
         return _CHINESE_DIGITS[char]
