@@ -22,8 +22,10 @@ FEATURES.append(operator.router)  # the operators' cards and decisions
 FEATURES.insert(0, customer.router)
 # Order chats come first: a chat message is most of what the bot receives, and no other
 # router takes a plain message outside a form (relay's own handler needs no form state and no
-# command, so forms and commands still reach their routers).
+# command, so forms and commands still reach their routers). Its buttons come after the
+# other features' buttons, which are most of the taps.
 FEATURES.insert(0, relay.router)
+FEATURES.append(relay.buttons_router)
 
 # The commands shown in Telegram's menu, in the order shown.
 MENU_COMMANDS = ("start", *customer.COMMANDS, *provider.COMMANDS, "language", "help")

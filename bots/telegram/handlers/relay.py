@@ -534,17 +534,24 @@ def router() -> Router:
         ))
         await courier(bot, bus, data).deliver_edit(plan)
 
-    relay.message.register(on_chat, Command("chat"), F.chat.type == "private")
-    relay.message.register(on_sos, Command("sos"), F.chat.type == "private")
-    relay.callback_query.register(on_select, ActionCallback.filter(F.kind == "relay.select"))
-    relay.callback_query.register(on_sos_button, ActionCallback.filter(F.kind == "relay.sos"))
-    relay.callback_query.register(on_transcript,
-                                  ActionCallback.filter(F.kind == "relay.transcript"))
+    # A chat message first: it is most of what arrives, and its filter leaves commands alone.
     # Plain async filters: aiogram runs a synchronous filter (a magic `F` one too) in a
     # worker thread, a thread hop per filter per message.
     relay.message.register(on_message, _relayable, StateFilter(None))
+    relay.message.register(on_chat, Command("chat"), F.chat.type == "private")
+    relay.message.register(on_sos, Command("sos"), F.chat.type == "private")
     relay.edited_message.register(on_edit, _private)
     return relay
+
+
+def buttons_router() -> Router:
+    """The relay's buttons: matched after the other features' (taps are mostly theirs)."""
+    buttons = Router(name="relay.buttons")
+    buttons.callback_query.register(on_select, ActionCallback.filter(F.kind == "relay.select"))
+    buttons.callback_query.register(on_sos_button, ActionCallback.filter(F.kind == "relay.sos"))
+    buttons.callback_query.register(on_transcript,
+                                    ActionCallback.filter(F.kind == "relay.transcript"))
+    return buttons
 
 
 async def _private(message: Message) -> bool:
@@ -680,5 +687,5 @@ def sos_card(event: Event) -> list[Notice]:
 
 __all__ = [
     "MediaSource", "RelayCarrier", "RelayCourier", "RelayRefused",
-    "TelegramCarrier", "TelegramMedia", "read_message", "router", "sos_card",
+    "TelegramCarrier", "TelegramMedia", "buttons_router", "read_message", "router", "sos_card",
 ]
