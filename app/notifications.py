@@ -20,7 +20,12 @@ relay dies mid-send, the row stays `sending`; after `stuck_after` it is reported
 
 A group chat (the operators' group) is served by a `GroupRoute`: its own notice functions
 say what the group sees, and its cards are planned like a person's notices, under user id
-`GROUP_RECIPIENT` (0, nobody) in the delivery key, so each goes out once as well.
+`GROUP_RECIPIENT` (0, nobody) in the delivery key, so each goes out once as well. For an event
+the group gets a card about, the group is the one place operators see it: the notices the
+areas address to operators one by one (`Notice.for_operators`, e.g. a new application's
+review card) are dropped, so nobody gets two cards with live buttons for one decision. Where
+no group covers the event (no group configured, its platform not served, a WeChat-only
+deployment), those notices go to each operator as before.
 """
 
 from __future__ import annotations
@@ -215,6 +220,8 @@ class NotificationRelay:
                     # behind it; the event stays in the outbox and the log says why.
                     log.exception("no notices for %s %s", record.event.type_name(), record.event.event_id)
                     continue
+                if group_cards:
+                    notices = [notice for notice in notices if not notice.for_operators]
                 if notices:
                     deliveries = await plan_deliveries(
                         record.event, notices, uow, self.messengers, now

@@ -5,8 +5,13 @@ applicant hears about their application, operators get a card with approve / rej
 a provider hears about a suspension, a reinstatement or being taken offline for inactivity.
 Texts live in `bots/i18n/locales/*/LC_MESSAGES/catalog.po`; each channel renders the actions
 as buttons or numbered text. `notices_for(event, uow)` is what the notice registry calls: it
-looks up the active operators for an application card, then maps. Dedup keys are derived from the event id, so a notice delivered
-twice (at-least-once outbox) is dropped by the channel.
+looks up the active operators for an application card, then maps. Dedup keys are derived
+from the event id, so a notice delivered twice (at-least-once outbox) is dropped by the
+channel.
+
+The operators' cards are marked `for_operators`: where an operators' group gets its own card
+for a new application (Telegram's admin group), the outbox relay sends that one instead, so
+the cards here reach operators one by one only where no group does.
 """
 
 from __future__ import annotations
@@ -39,13 +44,17 @@ CATALOG_EVENTS = (
 )
 
 
-def _notice(event: Event, recipient: int, key: str, actions: tuple[Action, ...] = (), **params: object) -> Notice:
+def _notice(
+    event: Event, recipient: int, key: str, actions: tuple[Action, ...] = (), *,
+    for_operators: bool = False, **params: object,
+) -> Notice:
     return Notice(
         recipient_user_id=recipient,
         key=key,
         params=dict(params),
         actions=actions,
         dedup_key=f"{event.event_id}:{recipient}:{key}",
+        for_operators=for_operators,
     )
 
 
@@ -76,6 +85,7 @@ def notices_of(event: Event, *, operator_ids: Sequence[int] = ()) -> list[Notice
             *(
                 _notice(
                     event, operator, "catalog.notice.application_pending", card_actions,
+                    for_operators=True,
                     application_id=event.application_id,
                     user_id=event.user_id,
                     display_name=event.display_name,

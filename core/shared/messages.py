@@ -124,3 +124,7 @@ class Notice:
     actions: tuple[Action, ...] = ()
     # Delivery is at-least-once; channels drop a notice whose dedup key they already sent.
     dedup_key: str = field(default_factory=new_id)
+    # Told to the recipient as one of the platform's operators, not as a party to what
+    # happened. Where an operators' group has a card of its own for the event, the group is
+    # the one place operators see it and these are not sent.
+    for_operators: bool = False

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from app.bootstrap import Runtime
+from bots.telegram.standin import BotApiStandIn
 from core.booking.commands import GetOrder, OpenDispute
 from core.booking.states import OrderState
 from core.catalog.commands import GetApplication, SubmitApplication
@@ -17,13 +19,16 @@ from core.shared.clock import FixedClock
 from core.shared.money import Money
 from core.wallet.commands import ListWithdrawals, RequestWithdrawal
 from core.wallet.events import PaymentMismatch
-from tests.adapters.telegram.conftest import RunningBot
+from tests.adapters.telegram.conftest import RunningBot, SettingsFactory
 from tests.adapters.telegram_provider.conftest import (
     Cast,
     approved_provider,
+    bot_options,
     buttons,
     message_with,
+    register,
     served_order,
+    serving,
     settle,
 )
 from tests.integration.catalog.support import application as application_command
@@ -63,6 +68,46 @@ async def test_an_operator_approves_in_the_group_and_the_card_says_who_and_when(
     assert await status_of(tg.runtime, application_id) is ApplicationStatus.APPROVED
     welcome = await message_with(cast.provider.sim, "Welcome aboard!")
     assert buttons(welcome) == ["Go online"]
+
+
+def mentioning(messages: list[dict[str, Any]], fragment: str) -> list[dict[str, Any]]:
+    return [m for m in messages if fragment in (m.get("text") or "")]
+
+
+async def test_with_the_group_a_new_application_is_one_card_there_and_none_in_private(
+    tg: RunningBot, cast: Cast
+) -> None:
+    application_id = await submitted(tg.runtime, cast)
+    olga = cast.operator.sim
+    await message_with(olga, f"Provider application no. {application_id}", chat=cast.group)
+    await message_with(cast.provider.sim, f"We received your application no. {application_id}")
+    await tg.service.relay.drain()
+
+    fragment = f"application no. {application_id}"
+    assert len(mentioning(cast.group.bot_messages(), fragment)) == 1
+    assert mentioning(olga.bot_messages(), fragment) == []
+    # The group's card and everything else the event causes are planned together: nothing
+    # for the operator in private is waiting to go out either.
+    async with tg.runtime.uow_factory() as uow:
+        planned = await uow.notice_deliveries.of_user(cast.operator.user_id)
+    assert "catalog.notice.application_pending" not in [d.notice.key for d in planned]
+
+
+async def test_without_a_group_each_active_operator_gets_the_card_in_private_and_can_decide(
+    bot_settings: SettingsFactory, runtime: Runtime, standin: BotApiStandIn, cast: Cast,
+) -> None:
+    oscar = await register(runtime, standin.create_user("Oscar", language_code="en"), "operator")
+    settings = bot_settings(**bot_options(cast, telegram_admin_chat_id=None))
+    async with serving(settings, runtime, standin):
+        application_id = await submitted(runtime, cast)
+        fragment = f"New provider application no. {application_id} from Pia"
+        cards = {person.user_id: await message_with(person.sim, fragment)
+                 for person in (cast.operator, oscar)}
+        assert all(buttons(card) == ["Approve", "Reject", "Details"] for card in cards.values())
+        await (await cast.operator.sim.tap(cards[cast.operator.user_id], "Approve")).answer()
+        await message_with(cast.provider.sim, "Welcome aboard!")
+    assert await status_of(runtime, application_id) is ApplicationStatus.APPROVED
+    assert cast.group.bot_messages() == []
 
 
 async def test_a_tap_by_someone_who_is_not_an_operator_changes_nothing(

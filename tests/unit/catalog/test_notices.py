@@ -34,6 +34,12 @@ def test_operators_get_an_application_card_with_approve_and_reject() -> None:
     assert by_recipient[1].dedup_key != by_recipient[2].dedup_key
 
 
+def test_only_the_operators_cards_give_way_to_an_operators_group() -> None:
+    notices = notices_of(SUBMITTED, operator_ids=[1, 2])
+    assert {n.recipient_user_id for n in notices if n.for_operators} == {1, 2}
+    assert [n.recipient_user_id for n in notices if not n.for_operators] == [42]
+
+
 def test_the_same_event_gives_the_same_dedup_keys() -> None:
     assert [n.dedup_key for n in notices_of(SUBMITTED, operator_ids=[1])] == [
         n.dedup_key for n in notices_of(SUBMITTED, operator_ids=[1])

@@ -10,6 +10,9 @@ should know, as platform-neutral Notices for the group chat.
 
 `operator_cards(event)` is what the notice relay asks for the group (see
 `app/notifications.GroupRoute`); the group is no person, so the notices carry recipient 0.
+An event with a card here reaches operators only here: the relay drops the cards the core
+would send each operator in private (`Notice.for_operators`), which only a deployment
+without the group gets.
 Texts live in `bots/i18n/locales/*/LC_MESSAGES/tg_provider.po`.
 """
 
