@@ -149,19 +149,41 @@ async def test_old_and_foreign_buttons_get_a_clear_answer_and_change_nothing(sho
                                                      number=order.number), "en")
     assert await state_of(shop, order.id) == (OrderState.CANCELLED, None)
 
-    # Somebody else's order, and an order that does not exist.
+    # Somebody else's order gets the same answer as an order that does not exist: a forged
+    # button learns nothing about it, not even its number.
     await say(shop, bob, "/start")
-    for target, key in ((order.id, "error.order.not_yours"), (987654, "error.order.not_found")):
-        forged = await shop.bot.service.bot.send_message(
-            bob.chat_id, "an old card",
-            reply_markup=InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
-                text="Show", callback_data=OrderCallback(order_id=target, action="show").pack(),
-            )]]),
-        )
-        answer = await (await bob.tap(forged.message_id, "Show")).answer()
+    for target in (order.id, 987654):
+        answer = await forged_tap(shop, bob, target, "show")
         assert answer["show_alert"] is True
-        assert answer["text"] != gettext("error.generic", "en")
-        assert answer["text"].startswith("Order" if key.endswith("yours") else "There is no")
+        assert answer["text"] == f"There is no order {target}."
+        assert order.number not in answer["text"]
+
+
+async def forged_tap(shop: Shop, person: SimUser, order_id: int, action: str) -> dict[str, Any]:
+    """Tap a button made up for `order_id` (as a forged callback would be); the answer."""
+    forged = await shop.bot.service.bot.send_message(
+        person.chat_id, "an old card",
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
+            text="Tap", callback_data=OrderCallback(order_id=order_id, action=action).pack(),
+        )]]),
+    )
+    return await (await person.tap(forged.message_id, "Tap")).answer()
+
+
+async def test_a_forged_button_for_someone_elses_live_order_finds_nothing_and_does_nothing(
+    shop: Shop,
+) -> None:
+    provider_id, _ = await shop.provider("Xiaoyu", price=6000)
+    ann, bob = shop.customer("Ann"), shop.customer("Bob")
+    order = await paid_order(shop, ann, provider_id)
+    before = await state_of(shop, order.id)
+    await say(shop, bob, "/start")
+
+    for action in ("show", "cancel", "cancel_yes", "confirm", "tip"):
+        answer = await forged_tap(shop, bob, order.id, action)
+        assert (answer["text"], answer["show_alert"]) == (f"There is no order {order.id}.", True)
+    assert await state_of(shop, order.id) == before == (OrderState.PENDING_ACCEPTANCE, order.price.deposit)
+    assert not [m for m in bob.bot_messages() if order.number in (m.get("text") or "")]
 
 
 async def test_a_new_time_is_proposed_from_the_calendar_and_answered_from_a_notice(

@@ -23,7 +23,7 @@ from core.booking.commands import GetOrder
 from core.booking.model import Order
 from core.identity.commands import GetUser
 from core.messagebus import MessageBus
-from core.shared.errors import Forbidden
+from core.shared.errors import Forbidden, NotFound
 from core.shared.money import Money
 
 DEFAULT_ZONE = "Asia/Shanghai"
@@ -108,11 +108,20 @@ def money(amount: Money | None) -> str:
 
 
 async def own_order(bus: MessageBus, actor: Actor, order_id: int) -> Order:
-    """The order, if the actor is its customer or provider (others learn nothing about it)."""
-    details = await bus.handle(GetOrder(order_id=order_id))
+    """The order, if the actor is its customer or provider. Anyone else is told there is no
+    such order, as for an id that does not exist: a forged button learns nothing.
+
+    The core refuses a reader who is neither a party nor an operator; an operator may read
+    any order, but in a customer's flow only their own is theirs to act on."""
+    try:
+        details = await bus.handle(GetOrder(order_id=order_id, actor_id=actor.user_id))
+    except Forbidden as refused:
+        if refused.key != "error.order.not_yours":
+            raise
+        raise NotFound("error.order.not_found", order=str(order_id)) from None
     order: Order = details.order
     if order.party_of(actor.user_id) is None:
-        raise Forbidden("error.order.not_yours", number=order.number)
+        raise NotFound("error.order.not_found", order=str(order_id))
     return order
 
 

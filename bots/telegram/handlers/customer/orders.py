@@ -115,7 +115,8 @@ async def order_list(
     bus: MessageBus, actor: Actor, locale: str, page: int
 ) -> tuple[str, InlineKeyboardMarkup]:
     found: list[Order] = await bus.handle(ListOrders(
-        customer_id=actor.user_id, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
+        customer_id=actor.user_id, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE,
+        actor_id=actor.user_id,
     ))
     shown, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
     if not shown:

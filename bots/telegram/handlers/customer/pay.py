@@ -306,7 +306,7 @@ async def on_pre_checkout(
         amount=query.total_amount, currency=query.currency, actor_id=actor.user_id,
     ))
     if payload.purpose != "w":
-        order = (await bus.handle(GetOrder(order_id=payload.target_id))).order
+        order = (await bus.handle(GetOrder(order_id=payload.target_id, actor_id=actor.user_id))).order
         if not still_payable(order, payload.purpose, bus.clock.now()):
             await query.answer(
                 ok=False, error_message=t("pay.no_longer_payable", locale, number=order.number)
@@ -362,7 +362,8 @@ async def on_successful_payment(
         balance = await wallet_balance(bus, actor, paid.currency)
         await message.answer(t(key, locale, amount=amount.format(), balance=balance.format()))
         return
-    order: Order = (await bus.handle(GetOrder(order_id=payload.target_id))).order
+    order: Order = (await bus.handle(GetOrder(
+        order_id=payload.target_id, actor_id=actor.user_id))).order
     payable = still_payable(order, payload.purpose, bus.clock.now())
     # An order payment is taken whenever the order still waits for it (also on a repeated
     # delivery after a crash); other purposes only on the first delivery.
