@@ -42,7 +42,7 @@ def test_with_no_channel_configured_it_says_what_to_set(tmp_path: Path) -> None:
         ({"YUEBAN_TELEGRAM_TOKEN": "changeme"}, "YUEBAN_TELEGRAM_TOKEN is a placeholder"),
         ({"YUEBAN_TELEGRAM_TOKEN": "not a token"}, "YUEBAN_TELEGRAM_TOKEN does not look like"),
         ({"YUEBAN_TELEGRAM_TOKEN": TOKEN, "YUEBAN_ENCRYPTION_KEY": ""},
-         "YUEBAN_ENCRYPTION_KEY is a placeholder"),
+         "YUEBAN_ENCRYPTION_KEY is not set"),  # an empty variable is no value
         ({"YUEBAN_TELEGRAM_TOKEN": TOKEN,
           "YUEBAN_TELEGRAM_WEBHOOK_URL": "https://bot.example.com/telegram/webhook"},
          "YUEBAN_TELEGRAM_WEBHOOK_SECRET is not set"),
