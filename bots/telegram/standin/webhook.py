@@ -58,9 +58,8 @@ class WebhookDelivery:
         count = max(1, min(config.max_connections, self.max_workers))
         generation = self._generation.get(world.token, 0)
         self._workers[world.token] = [
-            asyncio.create_task(self._worker(world, config, generation),
-                                name=f"webhook-{world.bot_id}-{i}")
-            for i in range(count)
+            asyncio.create_task(self._dispatch(world, config, generation, count),
+                                name=f"webhook-{world.bot_id}")
         ]
 
     def _stop(self, world: BotWorld) -> None:
@@ -93,19 +92,40 @@ class WebhookDelivery:
             )
         return self._session
 
-    async def _worker(self, world: BotWorld, config: WebhookConfig, generation: int) -> None:
+    async def _dispatch(self, world: BotWorld, config: WebhookConfig, generation: int,
+                        connections: int) -> None:
+        """One task hands updates out, each to a delivery of its own, at most `connections`
+        at a time. (Idle delivery workers all waiting for the next update would each wake,
+        scan the queue and go back to sleep for every update: a herd per update.)"""
         loop = asyncio.get_running_loop()
-        while world.webhook is config and self._generation.get(world.token, 0) == generation:
-            entry, wait = _claim(world.pending, loop.time())
-            if entry is None:
-                await world.updates_changed.wait(wait)
-                continue
-            entry.in_flight = True
-            try:
-                await self._deliver(world, config, entry)
-            finally:
-                entry.in_flight = False
-                world.updates_changed.notify()
+        slots = asyncio.Semaphore(connections)
+        deliveries: set[asyncio.Task[None]] = set()
+        try:
+            while world.webhook is config and self._generation.get(world.token, 0) == generation:
+                await slots.acquire()
+                entry, wait = _claim(world.pending, loop.time())
+                if entry is None:
+                    slots.release()
+                    await world.updates_changed.wait(wait)
+                    continue
+                entry.in_flight = True
+                task = loop.create_task(self._deliver_in(slots, world, config, entry))
+                deliveries.add(task)
+                task.add_done_callback(deliveries.discard)
+        finally:
+            for task in deliveries:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.gather(*deliveries, return_exceptions=True)
+
+    async def _deliver_in(self, slots: asyncio.Semaphore, world: BotWorld,
+                          config: WebhookConfig, entry: PendingUpdate) -> None:
+        try:
+            await self._deliver(world, config, entry)
+        finally:
+            entry.in_flight = False
+            slots.release()
+            world.updates_changed.notify()
 
     async def _deliver(self, world: BotWorld, config: WebhookConfig,
                        entry: PendingUpdate) -> None:
