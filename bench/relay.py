@@ -10,8 +10,10 @@ Telegram's per-chat pacing is taken off the bot's outbound limiter here (it is m
 
 What runs where: the bot runs in processes of its own (multiprocessing "spawn"), as in
 production, where Telegram's servers do not share the bot's CPU: `--workers` of them (default
-2, as the docker-compose deployment runs `yueban run` with YUEBAN_HTTP_WORKERS=2) listening on
-one port (SO_REUSEPORT), sharing Redis and PostgreSQL. Each bootstraps its runtime on the
+1, as `yueban run` serves by default; with more, as YUEBAN_HTTP_WORKERS=N does) listening on
+one port (SO_REUSEPORT), sharing Redis and PostgreSQL. On two cores shared with the stand-in,
+PostgreSQL and Redis, one worker does better than two: each worker routes from a memory of
+its own and batches its own writes. Each bootstraps its runtime on the
 scratch database (the first also seeds the pairs and their accepted orders through its bus),
 serves the webhook (`build_telegram`/`serve_telegram`, only the first registering it), and
 measures its CPU time and SQL between the parent's start and stop signals, then flushes its
@@ -427,7 +429,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="10 seconds.")
     parser.add_argument("--pairs", type=int, default=100)
     parser.add_argument("--rate", type=float, default=200.0, help="messages per second")
-    parser.add_argument("--workers", type=int, default=2,
+    parser.add_argument("--workers", type=int, default=1,
                         help="worker processes of the bot on one port, as YUEBAN_HTTP_WORKERS")
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--database-url",
