@@ -159,86 +159,75 @@ class InProcessRateLimiter:
         return 0.0 if self._decide([tried], cost, reserve_if_late=False) <= 0 else None
 
 
-# KEYS: the rule keys. ARGV: mode ("reserve" | "try" | "take" | "penalize"), cost, cells
-# wanted or seconds, then
-# interval and tolerance per key. Redis's own clock keeps every worker on one time line.
+# KEYS: the rule keys. ARGV: mode ("reserve" | "try" | "take" | "penalize" |
+# "reserve_then_try"), cost, cells wanted or seconds, then interval and tolerance per key. Redis's own clock keeps every worker on one time line.
 _GCRA_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local mode = ARGV[1]
 local amount = tonumber(ARGV[2])
-if mode == 'take' then
-  local interval = tonumber(ARGV[3])
-  local tolerance = tonumber(ARGV[4])
+-- The i-th rule's cell: interval, tolerance, burst and arrival time (not before now).
+local function cell(i)
+  local interval = tonumber(ARGV[1 + 2 * i])
+  local tolerance = tonumber(ARGV[2 + 2 * i])
   local burst = math.floor(tolerance / interval + 0.5) + 1
-  local stored = redis.call('GET', KEYS[1])
+  local stored = redis.call('GET', KEYS[i])
   local tat = stored and tonumber(stored) or now
   if tat < now then tat = now end
+  return interval, tolerance, burst, tat
+end
+local function store(i, tat)
+  redis.call('SET', KEYS[i], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+end
+if mode == 'take' then
+  local interval, tolerance, burst, tat = cell(1)
   local free = math.min(burst, math.floor((now + tolerance - tat) / interval + 1e-9) + 1)
   local taken = math.max(0, math.min(free, amount))
   tat = tat + taken * interval
   if taken > 0 then
-    redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+    store(1, tat)
   end
   return {taken, tostring(math.max(0, tat - tolerance - now))}
-end
-if mode == 'reserve_then_try' then
-  -- KEYS[1] reserved (its wait returned if any), then KEYS[2] tried only if free now.
-  local waits = {}
-  for i, key in ipairs(KEYS) do
-    local interval = tonumber(ARGV[1 + 2 * i])
-    local tolerance = tonumber(ARGV[2 + 2 * i])
-    local burst = math.floor(tolerance / interval + 0.5) + 1
-    local cost = math.min(amount, burst)
-    local stored = redis.call('GET', key)
-    local tat = stored and tonumber(stored) or now
-    if tat < now then tat = now end
-    local start = math.max(now, tat + (cost - 1) * interval - tolerance)
-    local wait = start - now
-    if i == 2 and wait > 0 then
-      return '-1'
-    end
-    tat = math.max(tat, start) + cost * interval
-    redis.call('SET', key, tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
-    if wait > 0 then
-      return tostring(wait)
-    end
-  end
-  return '0'
 end
 if mode == 'penalize' then
   for i, key in ipairs(KEYS) do
     local stored = redis.call('GET', key)
     local tat = stored and tonumber(stored) or now
-    tat = math.max(tat, now + amount)
-    redis.call('SET', key, tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+    store(i, math.max(tat, now + amount))
+  end
+  return '0'
+end
+if mode == 'reserve_then_try' then
+  -- KEYS[1] reserved (its wait returned if any), then KEYS[2] taken only if free now.
+  for i = 1, 2 do
+    local interval, tolerance, burst, tat = cell(i)
+    local cost = math.min(amount, burst)
+    local start = math.max(now, tat + (cost - 1) * interval - tolerance)
+    if i == 2 and start > now then
+      return '-1'
+    end
+    store(i, math.max(tat, start) + cost * interval)
+    if start > now then
+      return tostring(start - now)
+    end
   end
   return '0'
 end
 local start = now
-local tats = {}
-for i, key in ipairs(KEYS) do
-  local interval = tonumber(ARGV[1 + 2 * i])
-  local tolerance = tonumber(ARGV[2 + 2 * i])
-  local burst = math.floor(tolerance / interval + 0.5) + 1
-  local cost = math.min(amount, burst)
-  local stored = redis.call('GET', key)
-  local tat = stored and tonumber(stored) or now
-  if tat < now then tat = now end
-  tats[i] = tat
-  local earliest = tat + (cost - 1) * interval - tolerance
+local cells = {}
+for i = 1, #KEYS do
+  local interval, tolerance, burst, tat = cell(i)
+  cells[i] = {interval, burst, tat}
+  local earliest = tat + (math.min(amount, burst) - 1) * interval - tolerance
   if earliest > start then start = earliest end
 end
 local wait = start - now
 if mode == 'try' and wait > 0 then
   return tostring(wait)
 end
-for i, key in ipairs(KEYS) do
-  local interval = tonumber(ARGV[1 + 2 * i])
-  local tolerance = tonumber(ARGV[2 + 2 * i])
-  local burst = math.floor(tolerance / interval + 0.5) + 1
-  local tat = math.max(tats[i], start) + math.min(amount, burst) * interval
-  redis.call('SET', key, tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+for i = 1, #KEYS do
+  local interval, burst, tat = cells[i][1], cells[i][2], cells[i][3]
+  store(i, math.max(tat, start) + math.min(amount, burst) * interval)
 end
 return tostring(wait)
 """
