@@ -22,8 +22,14 @@ process runs the stand-in and the load generator, warms every chat up outside th
 times each message on the stand-in's call log. A bot process that dies fails the run at once
 with its traceback.
 
+The floor, measured first in the same run under the same load (skip it with `--no-floor`): a
+bare aiogram bot in its own process that copies each message to the other side of its pair
+with one `copyMessage` and does nothing else (no database, Redis, dedup, routing, masking or
+transcript), served by aiogram's own webhook handler. Its latency is what this machine gives
+any aiogram bot at this rate; the JSON's `floor` and `cpu_vs_floor` read Yueban against it.
+
     python bench/relay.py [--quick] [--pairs N] [--rate R] [--seconds S] [--workers N]
-                          [--database-url URL] [--redis-url URL]
+                          [--database-url URL] [--redis-url URL] [--no-floor]
 
 Defaults: PostgreSQL `YUEBAN_BENCH_DATABASE_URL` (else postgresql+asyncpg://postgres@
 127.0.0.1:5432/test), on which a scratch database is created and dropped, and Redis
@@ -157,6 +163,62 @@ def _bot_process(config: dict[str, Any], users: list[tuple[int, str, int, str]],
     answers.put(("closed", None))
 
 
+def _floor_process(config: dict[str, Any], users: list[tuple[int, str, int, str]], index: int,
+                   start: Any, stop: Any, answers: Any) -> None:
+    """The floor: a bare aiogram bot in its own process that copies every message to the
+    other side of its pair (one `copyMessage`, nothing else: no database, no Redis, no
+    checks), served by aiogram's own webhook handler. What any Python bot on aiogram costs
+    here; Yueban's figures are read against it."""
+    logging.basicConfig(level=logging.ERROR)
+    try:
+        asyncio.run(_serve_floor(config, users, start, stop, answers))
+    except BaseException:
+        answers.put(("failed", traceback.format_exc()))
+        raise SystemExit(1) from None
+    answers.put(("closed", None))
+
+
+async def _serve_floor(config: dict[str, Any], users: list[tuple[int, str, int, str]],
+                       start: Any, stop: Any, answers: Any) -> None:
+    from aiogram import Bot, Dispatcher
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+    from aiogram.types import Message
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+    from aiohttp import web
+
+    settings = config["settings"]
+    partner = {c: p for c, _, p, _ in users} | {p: c for c, _, p, _ in users}
+    bot = Bot(settings["telegram_token"], session=AiohttpSession(
+        api=TelegramAPIServer.from_base(settings["telegram_api_base"])))
+    dispatcher = Dispatcher()
+
+    @dispatcher.message()
+    async def copy(message: Message) -> None:
+        await bot.copy_message(chat_id=partner[message.chat.id], from_chat_id=message.chat.id,
+                               message_id=message.message_id)
+
+    app = web.Application()
+    SimpleRequestHandler(dispatcher, bot, secret_token=SECRET,
+                         handle_in_background=True).register(app, "/telegram/webhook")
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", settings["http_port"]).start()
+        await bot.set_webhook(settings["telegram_webhook_url"], secret_token=SECRET)
+        answers.put(("ready", None))
+        await _signalled(start, None)
+        cpu_started = time.process_time()
+        answers.put(("measuring", None))
+        await _signalled(stop, None)
+        cpu_ms = (time.process_time() - cpu_started) * 1000 / config["messages"]
+        answers.put(("measured", {"cpu_ms_per_message": round(cpu_ms, 3),
+                                  "sql_per_message": {}}))
+    finally:
+        await runner.cleanup()
+        await bot.session.close()
+
+
 async def _serve_bot(config: dict[str, Any], users: list[tuple[int, str, int, str]], index: int,
                      start: Any, stop: Any, answers: Any) -> None:
     settings = Settings(_env_file=None, **config["settings"])  # type: ignore[call-arg]
@@ -239,11 +301,11 @@ async def _seed(bus: Any, clock: FixedClock, directory: FakeDirectory,
         await bus.handle(b.AcceptOrder(actor_id=provider_id, order_id=order.id))
 
 
-async def _signalled(event: Any, serving: asyncio.Task[None]) -> None:
+async def _signalled(event: Any, serving: asyncio.Task[None] | None) -> None:
     """Wait for the parent's signal while serving; a bot that stopped serving fails at once.
     (Polled, not waited in a thread: a thread blocked on the event would outlive a failure.)"""
     while not event.is_set():
-        if serving.done():
+        if serving is not None and serving.done():
             serving.result()
             raise RuntimeError("the bot stopped serving before it was told to")
         await asyncio.sleep(0.02)
@@ -298,9 +360,10 @@ class BotProcess:
             raise RuntimeError("the bot process did not shut down; it was terminated")
 
 
-async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
+async def run(args: argparse.Namespace, url: str, *, floor: bool = False) -> dict[str, Any]:
     seen: dict[tuple[int, int], float] = {}
     total = int(args.rate * args.seconds)
+    workers = 1 if floor else args.workers
     async with BotApiStandIn.running(rate_limits=RateLimits.off()) as standin:
         standin.bot.calls = TimedCalls(seen)
         port = _free_port()
@@ -312,7 +375,7 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
                 "telegram_token": standin.token, "telegram_api_base": standin.base_url,
                 "telegram_webhook_url": f"http://127.0.0.1:{port}/telegram/webhook",
                 "telegram_webhook_secret": SECRET, "http_port": port,
-                "http_workers": args.workers,
+                "http_workers": workers,
                 "telegram_messages_per_second": 1_000_000,
                 "telegram_user_updates_per_second": 1_000, "telegram_user_updates_burst": 1_000,
             },
@@ -328,7 +391,8 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
 
         def launch(index: int) -> BotProcess:
             answers = context.Queue()
-            process = context.Process(target=_bot_process, name=f"yueban-bot-{index}",
+            process = context.Process(target=_floor_process if floor else _bot_process,
+                                      name=f"yueban-bot-{index}",
                                       daemon=True,
                                       args=(config, users, index, start, stop, answers))
             process.start()
@@ -339,11 +403,12 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             for bot in bots:
                 bot.check()
 
-        say(f"starting the bot: {args.workers} worker process(es) on one port; "
+        say("starting the floor: a bare aiogram bot copying each message" if floor else
+            f"starting the bot: {workers} worker process(es) on one port; "
             f"opening {args.pairs} order chats")
         try:
             await launch(0).expect("ready")  # the first seeds the chats, then serves
-            for index in range(1, args.workers):
+            for index in range(1, workers):
                 launch(index)
             for bot in bots[1:]:
                 await bot.expect("ready")
@@ -352,7 +417,7 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
                 raise RuntimeError("the bot did not register its webhook")
             # Everybody has said something, so the timed part measures the steady state (each
             # worker remembers routes of its own: a few rounds reach every worker).
-            for _ in range(args.workers + 1):
+            for _ in range(workers + 1):
                 for customer, provider in pairs:
                     await customer.send_text("你好")
                     await provider.send_text("你好，请问什么时候开始？")
@@ -403,7 +468,7 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             # (stand-in and load generator) apart.
             "cpu_ms_per_message": bot_cpu_ms, "bot_cpu_ms_per_message": bot_cpu_ms,
             "driver_cpu_ms_per_message": round(driver_cpu_ms, 3),
-            "bot_process": "separate", "workers": args.workers,
+            "bot_process": "separate", "workers": workers,
             "sql_per_message": sql_per_message}
 
 
@@ -436,6 +501,8 @@ def _arguments() -> argparse.Namespace:
                         default=os.environ.get("YUEBAN_BENCH_DATABASE_URL", DEFAULT_DATABASE))
     parser.add_argument("--redis-url",
                         default=os.environ.get("YUEBAN_BENCH_REDIS_URL", DEFAULT_REDIS))
+    parser.add_argument("--no-floor", action="store_true",
+                        help="skip the floor run (a bare aiogram bot copying each message)")
     parser.add_argument("--profile", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.seconds = args.seconds or (10.0 if args.quick else 60.0)
@@ -449,11 +516,25 @@ async def main(args: argparse.Namespace) -> int:
         if args.workers > 1 and (kind == "sqlite" or not args.redis_url):
             say("one worker: several need PostgreSQL and Redis, as `yueban run` does")
             args.workers = 1
+        floor = None if args.no_floor else await run(args, url, floor=True)
         result = await run(args, url)
     latency = result["latency_ms"]
     p50, p99 = latency["p50_ms"], latency["p99_ms"]
+    if floor is not None:
+        say(f"floor (bare aiogram copy bot): p50 {floor['latency_ms']['p50_ms']} ms, "
+            f"p99 {floor['latency_ms']['p99_ms']} ms, "
+            f"{floor['bot_cpu_ms_per_message']} ms CPU per message")
+    say(f"yueban: p50 {p50} ms, p99 {p99} ms, {result['bot_cpu_ms_per_message']} ms CPU "
+        "per message")
     emit({"bench": "relay", "quick": args.quick, "database": kind,
           "redis": bool(args.redis_url), "pairs": args.pairs, "rate": args.rate, **result,
+          "floor": None if floor is None else {
+              "p50_ms": floor["latency_ms"]["p50_ms"], "p99_ms": floor["latency_ms"]["p99_ms"],
+              "bot_cpu_ms_per_message": floor["bot_cpu_ms_per_message"],
+              "driver_cpu_ms_per_message": floor["driver_cpu_ms_per_message"],
+              "lost": floor["lost"]},
+          "cpu_vs_floor": None if floor is None else round(
+              result["bot_cpu_ms_per_message"] / floor["bot_cpu_ms_per_message"], 2),
           "p50_ms": p50, "p99_ms": p99,
           "targets": {"p50_ms": TARGET_P50_MS, "p99_ms": TARGET_P99_MS},
           "met": p50 < TARGET_P50_MS and p99 < TARGET_P99_MS and result["lost"] == 0})
