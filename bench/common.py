@@ -120,3 +120,11 @@ async def scratch_database(server_url: str | None, label: str) -> AsyncIterator[
         yield url, "postgresql"
     finally:
         await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def forget_redis(redis: Any, namespace: str) -> None:
+    """Delete a run's keys (`namespace:*`) and close the client."""
+    keys = [key async for key in redis.scan_iter(f"{namespace}:*")]
+    if keys:
+        await redis.delete(*keys)
+    await redis.aclose()

@@ -63,7 +63,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from common import emit, say, scratch_database, summary, use_repository_root
+from common import emit, forget_redis, say, scratch_database, summary, use_repository_root
 
 use_repository_root()
 
@@ -271,10 +271,7 @@ async def _serve_bot(config: dict[str, Any], users: list[tuple[int, str, int, st
         if serving is not None:
             await serving
         if redis is not None:
-            keys = [key async for key in redis.scan_iter(f"{namespace}:*")]
-            if keys:
-                await redis.delete(*keys)
-            await redis.aclose()
+            await forget_redis(redis, namespace)
         statements.close()
         await runtime.close()  # flushes the relay journal
 

@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import emit, say, scratch_database, summary, use_repository_root
+from common import emit, forget_redis, say, scratch_database, summary, use_repository_root
 
 use_repository_root()
 
@@ -364,10 +364,7 @@ async def yueban_bot(
         stop.set()
         await task
         if redis is not None:
-            keys = [key async for key in redis.scan_iter(f"{namespace}:*")]
-            if keys:
-                await redis.delete(*keys)
-            await redis.aclose()
+            await forget_redis(redis, namespace)
         await runtime.close()
 
 

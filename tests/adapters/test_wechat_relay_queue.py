@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import fakeredis
@@ -241,6 +242,13 @@ async def _until(condition: Callable[[], bool], within: float = 30.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def _until_all_delivered(queued: Callable[[], Awaitable[list[Any]]]) -> None:
+    for _ in range(1500):
+        if {i.status for i in await queued()} == {PendingStatus.DELIVERED}:
+            return
+        await asyncio.sleep(0.02)
+
+
 async def _provider(runtime: Runtime, openid: str) -> int:
     bus = runtime.bus
     await bus.handle(SeedCatalog())
@@ -340,10 +348,8 @@ async def test_telegram_messages_wait_for_a_wechat_provider_and_follow_their_nex
             await _until(lambda: any("刚看到" in m.get("text", "") for m in ann.bot_messages()))
             assert len(ann_heard()) == 1
             assert len(templates(wx, openid)) == templates_before + 1
-            for _ in range(1500):  # the last one is marked once WeChat has answered its send
-                if {i.status for i in await queued()} == {PendingStatus.DELIVERED}:
-                    break
-                await asyncio.sleep(0.02)
+            # The last one is marked once WeChat has answered its send.
+            await _until_all_delivered(queued)
             assert [i.status for i in await queued()] == [PendingStatus.DELIVERED] * 3
 
             # Away again, an edit of a message already delivered waits the same way.
@@ -359,10 +365,7 @@ async def test_telegram_messages_wait_for_a_wechat_provider_and_follow_their_nex
             await _until(lambda: any("Server EU-North" in t for t in wechat_texts()))
             [edited] = [t for t in wechat_texts() if "Server EU-North" in t]
             assert edited == f"【{order.number}】（已编辑） Server EU-North"
-            for _ in range(1500):
-                if {i.status for i in await queued()} == {PendingStatus.DELIVERED}:
-                    break
-                await asyncio.sleep(0.02)
+            await _until_all_delivered(queued)
             assert [i.status for i in await queued()] == [PendingStatus.DELIVERED] * 4
         finally:
             stop.set()
