@@ -36,10 +36,13 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # The app has a few hundred distinct statements; asyncpg's default of 100 per
         # connection would keep re-preparing them (a round trip each time).
         parsed = parsed.update_query_dict({"prepared_statement_cache_size": "500"})
-    # Connections kept between bursts: a connection past these is opened for the burst and
-    # closed after it, a round trip and a backend process each time.
+    # A fixed set of connections, and a queue for them when all are busy. Overflow
+    # connections are closed when handed back while the pool is full, so under steady load
+    # above the pool size every checkout opened a new one: a backend process, the driver's
+    # type introspection and every statement prepared again (a round trip each). Nothing
+    # holds one connection while taking another, so waiting for one cannot deadlock.
     kwargs.setdefault("pool_size", 20)
-    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("max_overflow", 0)
     # No pre-ping: it costs a round trip on every checkout. A connection found dead is
     # invalidated by SQLAlchemy and the unit of work turns that into a retry (see uow).
     kwargs.setdefault("pool_recycle", 1800)
