@@ -26,6 +26,11 @@
    (the stand-in and the simulated people run here too, for both bots alike).
    Telegram's flood limits are off for this part (in the stand-in, and the bot's own
    per-chat pacing) so both bots are measured, not Telegram.
+   Before the clock starts, each bot serves a warm-up: for Yueban a fifth as many other
+   customers (and their providers) go through the same mix, as on a server that has been up
+   a while (its database connections open, the mix's statements prepared on them); for the
+   echo bot as many people send one message each. The people measured are new to both.
+   `--no-warm-up` measures cold processes.
 2. Broadcast. 3,000 messages to 3,000 people through `TelegramMessenger` (64 sends at a
    time, as the notice relay does) against a stand-in in its own process (a server does
    not pause when the sender does) that enforces 300 messages/s for the bot, with Yueban's
@@ -33,7 +38,7 @@
    rate over the limit (target >= 0.9), 429s seen, and messages lost (must be 0).
 
     python bench/telegram_throughput.py [--quick] [--users N] [--database-url URL]
-        [--redis-url URL] [--no-broadcast]
+        [--redis-url URL] [--no-broadcast] [--no-warm-up]
 
 The database is a fresh SQLite file unless `--database-url` names a PostgreSQL server, on
 which a throw-away database is created and dropped. `--quick`: 200 customers and 50
@@ -392,7 +397,7 @@ def startswith(prefix: str) -> Callable[[str], bool]:
     return lambda data: data.startswith(prefix)
 
 
-async def seed(runtime: Runtime, standin: BotApiStandIn, users: int) -> Seeded:
+async def seed(runtime: Runtime, standin: BotApiStandIn, users: int, who: str = "") -> Seeded:
     """The catalog, one provider for every four customers (approved, online, bookable any
     day), spread over the four game categories, and the customers themselves, registered."""
     await runtime.bus.handle(SeedCatalog())
@@ -402,7 +407,7 @@ async def seed(runtime: Runtime, standin: BotApiStandIn, users: int) -> Seeded:
     subcategory: dict[int, int] = {}
     plan = AvailabilityPlan(rules=tuple(WeeklyRule.parse(rule) for rule in EVERY_DAY))
     for n in range(bookers):
-        name = f"Provider {n}"
+        name = f"{who}Provider {n}"
         locale = "zh" if n % 2 else "en"
         sim = standin.create_user(name, language_code=locale)
         user = await runtime.bus.handle(RegisterFromChannel(
@@ -426,10 +431,10 @@ async def seed(runtime: Runtime, standin: BotApiStandIn, users: int) -> Seeded:
     customers = []
     for n in range(users):
         locale = "zh" if n % 2 else "en"
-        sim = standin.create_user(f"Customer {n}", language_code=locale)
+        sim = standin.create_user(f"{who}Customer {n}", language_code=locale)
         await runtime.bus.handle(RegisterFromChannel(
             platform="telegram", external_id=str(sim.id), chat_id=str(sim.id),
-            display_name=f"Customer {n}", language_code=locale,
+            display_name=f"{who}Customer {n}", language_code=locale,
         ))
         customers.append(sim)
     return Seeded(int(categories[GAMES].id), subcategory, providers, customers)
@@ -566,32 +571,55 @@ def counting(service: Any, world: BotWorld) -> Iterator[dict[str, int]]:
             del redis.execute_command
 
 
+async def run_mix(world: BotWorld, seeded: Seeded, *, measure: Callable[[], Any]
+                  ) -> tuple[Bench, list[Person], list[tuple[int, Person]], Any]:
+    """Every seeded customer's session at once, inside `measure()` (a context manager)."""
+    with Chats(world) as chats:
+        bench = Bench(world, chats)
+        providers = [(pid, Person(bench, sim)) for pid, sim in seeded.providers]
+        customers = [Person(bench, sim) for sim in seeded.customers]
+        # Every fourth customer books, each a provider of their own.
+        bookings: dict[int, tuple[int, Person]] = {
+            4 * n: provider for n, provider in enumerate(providers)
+        }
+        rng = random.Random(7)
+
+        async def session(n: int, person: Person) -> None:
+            try:
+                await customer_session(bench, person, seeded, rng, bookings.get(n))
+            except (TimeoutError, LookupError) as error:
+                bench.failures.append(f"customer {n}: {type(error).__name__} {error}")
+
+        with measure() as measured:
+            await asyncio.gather(*(session(n, person) for n, person in enumerate(customers)))
+    return bench, customers, providers, measured
+
+
 async def yueban_part(
-    standin: BotApiStandIn, users: int, database_url: str, redis_url: str | None
+    standin: BotApiStandIn, users: int, database_url: str, redis_url: str | None,
+    warm_up: int,
 ) -> tuple[dict[str, Any], list[int]]:
     async with yueban_bot(standin, database_url, redis_url) as (world, service):
+        if warm_up:
+            # A server that has been up a while: its pool's connections are open and have
+            # prepared the mix's statements, its clients are connected. The people measured
+            # below are still new to it (their first contact, their first messages).
+            warm = await seed(service.runtime, standin, warm_up, who="Warm-up ")
+            await quiet(world)
+            await run_mix(world, warm, measure=contextlib.nullcontext)
         seeded = await seed(service.runtime, standin, users)
         await quiet(world)
-        with Chats(world) as chats:
-            bench = Bench(world, chats)
-            providers = [(pid, Person(bench, sim)) for pid, sim in seeded.providers]
-            customers = [Person(bench, sim) for sim in seeded.customers]
-            # Every fourth customer books, each a provider of their own.
-            bookings: dict[int, tuple[int, Person]] = {
-                4 * n: provider for n, provider in enumerate(providers)
-            }
-            rng = random.Random(7)
 
-            async def session(n: int, person: Person) -> None:
-                try:
-                    await customer_session(bench, person, seeded, rng, bookings.get(n))
-                except (TimeoutError, LookupError) as error:
-                    bench.failures.append(f"customer {n}: {type(error).__name__} {error}")
-
+        @contextlib.contextmanager
+        def measure() -> Iterator[tuple[dict[str, int], list[float]]]:
+            clock: list[float] = []
             with counting(service, world) as counts, profiling(PROFILE_TO):
                 started, cpu = time.perf_counter(), time.process_time()
-                await asyncio.gather(*(session(n, person) for n, person in enumerate(customers)))
-                seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+                yield counts, clock
+                clock.extend((time.perf_counter() - started, time.process_time() - cpu))
+
+        bench, customers, providers, (counts, (seconds, cpu)) = await run_mix(
+            world, seeded, measure=measure)
     people = [p.sent for p in customers] + [p.sent for _, p in providers]
     total = sum(people)
     say(f"  yueban bot: {total} updates in {seconds:.2f} s "
@@ -611,11 +639,14 @@ async def yueban_part(
     }, people
 
 
-async def echo_part(standin: BotApiStandIn, counts: list[int]) -> dict[str, Any]:
+async def echo_part(standin: BotApiStandIn, counts: list[int], warm_up: int) -> dict[str, Any]:
     """The same people sending the same number of updates, each waiting for the answer."""
     async with echo_bot(standin) as world:
         with Chats(world) as chats:
             bench = Bench(world, chats)
+            warm = [Person(bench, standin.create_user(f"W{n}", world=world)) for n in range(warm_up)]
+            await asyncio.gather(*(p.send("warm-up", f"warm-up {p.sim.id}", says(f"warm-up {p.sim.id}"))
+                                   for p in warm))
             people = [Person(bench, standin.create_user(f"E{n}", world=world))
                       for n in range(len(counts))]
 
@@ -638,16 +669,17 @@ async def echo_part(standin: BotApiStandIn, counts: list[int]) -> dict[str, Any]
 
 
 async def updates_part(
-    standin: BotApiStandIn, users: int, database_url: str, redis_url: str | None
+    standin: BotApiStandIn, users: int, database_url: str, redis_url: str | None, warm_up: int
 ) -> dict[str, Any]:
-    yueban, counts = await yueban_part(standin, users, database_url, redis_url)
-    echo = await echo_part(standin, counts)
+    yueban, counts = await yueban_part(standin, users, database_url, redis_url, warm_up)
+    echo = await echo_part(standin, counts, warm_up)
     echo_rate = echo["updates"] / echo["seconds"]
     yueban_rate = yueban["updates"] / yueban["seconds"]
     return {
         "updates": yueban["updates"],
         "users": users,
         "providers": len(counts) - users,
+        "warm_up_customers": warm_up,
         "echo_updates_per_s": round(echo_rate, 1),
         "yueban_updates_per_s": round(yueban_rate, 1),
         "ratio": round(yueban_rate / echo_rate, 3),
@@ -771,6 +803,8 @@ async def main() -> int:
     parser.add_argument("--database-url", default=None, help="PostgreSQL server URL.")
     parser.add_argument("--redis-url", default=None)
     parser.add_argument("--no-broadcast", action="store_true", help="Only the updates part.")
+    parser.add_argument("--no-warm-up", action="store_true",
+                        help="Measure a cold process (no warm-up mix before the clock starts).")
     parser.add_argument("--profile", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--serve-standin", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -785,7 +819,8 @@ async def main() -> int:
         "then a broadcast")
     async with scratch_database(args.database_url, "tg") as (url, kind):
         async with BotApiStandIn.running(rate_limits=RateLimits.off()) as standin:
-            updates = await updates_part(standin, users, url, args.redis_url)
+            warm_up = 0 if args.no_warm_up else max(4, users // 5)
+            updates = await updates_part(standin, users, url, args.redis_url, warm_up)
         broadcast = None if args.no_broadcast else await broadcast_part(args.redis_url)
     emit({
         "bench": "telegram_throughput",
