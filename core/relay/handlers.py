@@ -8,19 +8,21 @@ write but its transcript row costs no read and no transaction of its own: its ro
 from the cache, its row goes in with other messages' rows (checked against the
 conversation's version), and its delivered copies are written behind. Leaks, a new address
 or a location take the unit of work as before. Without them (unit tests), everything goes
-through the unit of work.
+through the unit of work. A conversation opens knowing where each side is reached when they
+have one account, and with both routes remembered, so a first message is a routine one too.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from core.booking import events as booking
 from core.identity import events as identity
 from core.identity.guards import acting_user, ensure_can_act
-from core.identity.model import Role, UserStatus
+from core.identity.model import Role, User, UserStatus
 from core.identity.strikes import record_strike
 from core.messagebus import Handler
 from core.notices import DELIVERY_FAILURES
@@ -646,8 +648,49 @@ def _forget(routes: RouteCache | None, conversation: Conversation) -> None:
         routes.forget_conversation(conversation)
 
 
+async def _people(uow: UnitOfWork, user_ids: Sequence[int]) -> dict[int, User]:
+    """The users of `user_ids` that exist, by id."""
+    people = {}
+    for user_id in user_ids:
+        try:
+            people[user_id] = await uow.users.get(user_id)
+        except NotFound:
+            log.warning("relay participant %s is gone", user_id)
+    return people
+
+
+def _address_known(participant: Participant, user: User | None) -> None:
+    """Give a participant who has not written yet the address `_reach` would find for them,
+    so neither their first message nor one sent to them needs to look them up."""
+    if user is None:
+        return
+    address = routing.known_address([(a.platform, a.chat_id) for a in user.accounts])
+    if address is not None:
+        participant.platform, participant.chat_id = address
+        participant.locale = user.locale
+
+
+async def _remember_routes(uow: UnitOfWork, routes: RouteCache, people: dict[int, User],
+                           now: datetime, token: int) -> None:
+    """Put the routes `_sender_route` would read for these people into the cache, so their
+    first messages take the fast path. Someone who may not act is left to be refused there."""
+    able = [user for user in people.values() if user.status_at(now) is UserStatus.ACTIVE]
+    if not able:
+        return
+    open_conversations = await uow.conversations.open_for_each([user.id for user in able])
+    for user in able:
+        mine = open_conversations.get(user.id, [])
+        selected_id = await uow.conversations.selected(user.id) if len(mine) > 1 else None
+        routes.put(user.id, Route(user, tuple(mine), selected_id), token)
+
+
 async def on_order_accepted(event: booking.OrderAccepted, uow: UnitOfWork, clock: Clock,
                             relay_routes: RouteCache | None = None) -> None:
+    """Open (or hand to the new provider) the order's conversation. Participants who are
+    reached on one account only get that address now, and, with the route cache, both sides'
+    routes are remembered at once: the first message of each costs what a routine one does.
+    A remembered route is checked against the conversation's version when its message is
+    stored, so one put here for a transaction that then fails is read afresh."""
     if event.provider_id is None:
         return
     now = clock.now()
@@ -655,16 +698,29 @@ async def on_order_accepted(event: booking.OrderAccepted, uow: UnitOfWork, clock
         relay_routes.forget_user(event.customer_id, event.provider_id)
     conversation = await uow.conversations.for_order(event.order_id, for_update=True)
     if conversation is None:
+        token = relay_routes.begin() if relay_routes is not None else 0
         conversation = Conversation.open(
             order_id=event.order_id, order_number=event.order_number,
             customer_id=event.customer_id, provider_id=event.provider_id,
             service_kind=await _service_kind(uow, event.order_id), at=now,
         )
+        people = await _people(uow, [event.customer_id, event.provider_id])
+        for participant in conversation.participants:
+            _address_known(participant, people.get(participant.user_id))
         await uow.conversations.add(conversation)
         conversation.record_opened()
         await _audit(uow, conversation, "chat_open", None, now)
+        if relay_routes is not None:
+            await _remember_routes(uow, relay_routes, people, now, token)
         return
+    stored = {p.user_id for p in conversation.participants}
     if conversation.provider_accepted(event.provider_id, now):
+        # Only a participant new to the conversation takes an address here: a stored one
+        # keeps where they last wrote.
+        joining = [p for p in conversation.participants if p.user_id not in stored]
+        people = await _people(uow, [p.user_id for p in joining])
+        for participant in joining:
+            _address_known(participant, people.get(participant.user_id))
         await uow.conversations.save(conversation)
         _forget(relay_routes, conversation)
         await _audit(uow, conversation, "chat_open", None, now,
@@ -718,6 +774,21 @@ async def on_dispute_opened(event: booking.DisputeOpened, uow: UnitOfWork, clock
     await _audit(uow, conversation, "chat_dispute", None, now)
 
 
+async def on_locale_changed(event: identity.LocaleChanged, uow: UnitOfWork, clock: Clock,
+                            relay_routes: RouteCache | None = None) -> None:
+    """Messages for someone go out in the language they read now: the one stored with their
+    address in their open conversations follows their setting."""
+    for conversation in await uow.conversations.open_for(event.user_id):
+        participant = conversation.participant(event.user_id)
+        if (participant is None or participant.platform is None or participant.chat_id is None
+                or participant.locale in (None, event.locale)):
+            continue
+        await uow.conversations.remember_address(conversation.id, event.user_id,
+                                                 participant.platform, participant.chat_id,
+                                                 event.locale)
+        _forget(relay_routes, conversation)
+
+
 async def on_user_banned(event: identity.UserBanned, uow: UnitOfWork, clock: Clock,
                          relay_routes: RouteCache | None = None) -> None:
     """A banned sender is refused at their next message, not when their route expires."""
@@ -750,5 +821,6 @@ EVENT_HANDLERS: dict[type[Event], list[Handler]] = {
     booking.DisputeResolved: [on_order_closed],
     booking.DisputeOpened: [on_dispute_opened],
     identity.UserBanned: [on_user_banned],
+    identity.LocaleChanged: [on_locale_changed],
     **pending.EVENT_HANDLERS,
 }

@@ -37,6 +37,10 @@ class ConversationRepository(Protocol):
         """Open conversations in which `user_id` takes part now, oldest first."""
         ...
 
+    async def open_for_each(self, user_ids: Sequence[int]) -> dict[int, list[Conversation]]:
+        """`open_for` of each user, read together."""
+        ...
+
     async def due_to_close(self, now: datetime, limit: int) -> list[int]: ...
 
     async def selected(self, user_id: int) -> int | None:

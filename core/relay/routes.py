@@ -7,7 +7,8 @@ a choice forgets what it touched, in this process; a change made by another proc
 admin console, another worker) bumps the conversation's version, which the transcript write
 checks (`RelayJournal.append`), so the next message notices and reads afresh. What another
 process changes about the person (a ban from the console) is seen when the entry expires, as
-with the chat adapters' actor caches.
+with the chat adapters' actor caches. Opening a conversation puts both sides' routes in, read
+in the transaction that opens it, so even their first messages read nothing.
 
 Recently routed messages are kept too (with who took part in their conversation), so the
 report of a delivered copy needs no read.

@@ -78,6 +78,13 @@ def address_for(participant: Participant, accounts: Sequence[tuple[str, str]],
     return same or (accounts[0] if accounts else None)
 
 
+def known_address(accounts: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
+    """Where a new participant is reached before they first write: their one account, which
+    `address_for` would pick whoever writes to them. With several, the pick depends on the
+    sender's platform, so nothing is fixed in advance."""
+    return accounts[0] if len(accounts) == 1 else None
+
+
 def delivery_mode(kind: MessageKind, from_platform: str, to_platform: str,
                   leaks: int) -> tuple[DeliveryMode, bool]:
     """How a message reaches one recipient, and whether its caption must be replaced."""

@@ -67,14 +67,19 @@ def _conversation_values(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def _participant_from(row: Any) -> Participant:
+def _participant_from(row: Any, *, prefix: str = "") -> Participant:
+    def value(name: str) -> Any:
+        return row._mapping[prefix + name]
+
     location = None
-    if row.last_latitude is not None and row.last_longitude is not None:
-        location = Location(row.last_latitude, row.last_longitude)
+    latitude, longitude = value("last_latitude"), value("last_longitude")
+    if latitude is not None and longitude is not None:
+        location = Location(latitude, longitude)
     return Participant(
-        user_id=row.user_id, role=ParticipantRole(row.role), joined_at=row.joined_at,
-        active=row.active, platform=row.platform, chat_id=row.chat_id, locale=row.locale,
-        last_location=location, last_location_at=row.last_location_at,
+        user_id=value("user_id"), role=ParticipantRole(value("role")),
+        joined_at=value("joined_at"), active=value("active"), platform=value("platform"),
+        chat_id=value("chat_id"), locale=value("locale"), last_location=location,
+        last_location_at=value("last_location_at"),
     )
 
 
@@ -122,21 +127,31 @@ class SqlConversations(SqlRepository):
         for participant in conversation.participants:
             membership = {"role": participant.role.value, "active": participant.active,
                           "joined_at": participant.joined_at}
+            # A new participant's address, when known from the start, goes in with them; an
+            # existing one's has its own write (`remember_address`), never this one.
+            address = {"platform": participant.platform, "chat_id": participant.chat_id,
+                       "locale": participant.locale}
             await self.connection.execute(
                 self.insert(relay_participants)
                 .values(conversation_id=conversation.id, user_id=participant.user_id,
-                        **membership)
+                        **membership, **address)
                 .on_conflict_do_update(index_elements=["conversation_id", "user_id"],
                                        set_=membership)
             )
 
     async def open_for(self, user_id: int) -> list[Conversation]:
-        ids = sa.select(_P.conversation_id).where(_P.user_id == user_id, _P.active.is_(True))
-        return await self._load(
+        return (await self.open_for_each([user_id]))[user_id]
+
+    async def open_for_each(self, user_ids: Sequence[int]) -> dict[int, list[Conversation]]:
+        wanted = list(dict.fromkeys(user_ids))
+        ids = sa.select(_P.conversation_id).where(_P.user_id.in_(wanted), _P.active.is_(True))
+        found = await self._load(
             sa.select(relay_conversations)
             .where(_C.id.in_(ids), _C.status == ConversationStatus.OPEN.value)
             .order_by(_C.id)
         )
+        return {user_id: [c for c in found if c.participant(user_id) is not None]
+                for user_id in wanted}
 
     async def due_to_close(self, now: datetime, limit: int) -> list[int]:
         rows = await self.connection.execute(
@@ -182,8 +197,31 @@ class SqlConversations(SqlRepository):
         )
 
     async def _load(self, query: sa.Select[Any], *, for_update: bool = False) -> list[Conversation]:
+        """The conversations `query` selects, each with its participants: one statement (the
+        conversation's row repeated per participant), or two when the rows are locked, so
+        that only the conversations' rows are (participants' addresses are written by
+        people talking meanwhile)."""
         if for_update:
-            query = self.for_update(query)
+            return await self._load_locked(self.for_update(query))
+        conversations = query.subquery("c")
+        rows = (
+            await self.connection.execute(
+                sa.select(conversations, *_PARTICIPANT_COLUMNS)
+                .select_from(conversations.outerjoin(
+                    relay_participants, _P.conversation_id == conversations.c.id))
+                .order_by(conversations.c.id, _P.joined_at, _P.user_id)
+            )
+        ).all()
+        members: dict[int, list[Participant]] = {}
+        first: dict[int, Any] = {}
+        for row in rows:
+            first.setdefault(row.id, row)
+            found = members.setdefault(row.id, [])
+            if row.p_user_id is not None:
+                found.append(_participant_from(row, prefix="p_"))
+        return [self._conversation(row, members[i]) for i, row in first.items()]
+
+    async def _load_locked(self, query: sa.Select[Any]) -> list[Conversation]:
         rows = (await self.connection.execute(query)).all()
         if not rows:
             return []
@@ -197,19 +235,24 @@ class SqlConversations(SqlRepository):
             )
         ).all():
             members[row.conversation_id].append(_participant_from(row))
-        conversations = []
-        for row in rows:
-            conversation = Conversation(
-                id=row.id, order_id=row.order_id, order_number=row.order_number,
-                service_kind=row.service_kind, status=ConversationStatus(row.status),
-                participants=_ordered(members[row.id]), opened_at=row.opened_at,
-                order_ended_at=row.order_ended_at, close_at=row.close_at,
-                closed_at=row.closed_at, close_reason=row.close_reason,
-                disputed=row.disputed, version=row.version,
-            )
-            self.uow.track(conversation)
-            conversations.append(conversation)
-        return conversations
+        return [self._conversation(row, members[row.id]) for row in rows]
+
+    def _conversation(self, row: Any, participants: list[Participant]) -> Conversation:
+        conversation = Conversation(
+            id=row.id, order_id=row.order_id, order_number=row.order_number,
+            service_kind=row.service_kind, status=ConversationStatus(row.status),
+            participants=_ordered(participants), opened_at=row.opened_at,
+            order_ended_at=row.order_ended_at, close_at=row.close_at,
+            closed_at=row.closed_at, close_reason=row.close_reason,
+            disputed=row.disputed, version=row.version,
+        )
+        self.uow.track(conversation)
+        return conversation
+
+
+# A participant's columns beside their conversation's, named apart from them.
+_PARTICIPANT_COLUMNS = [c.label(f"p_{c.name}") for c in relay_participants.c
+                        if c.name != "conversation_id"]
 
 
 _ROLE_ORDER = {ParticipantRole.CUSTOMER: 0, ParticipantRole.PROVIDER: 1,
