@@ -17,7 +17,7 @@ from core.booking.model import Place
 from core.booking.ports import CategoryCard, MatchRequest, OfferCard, PersonCard, ProviderCard
 from core.catalog import guards as catalog_guards
 from core.catalog.availability import check_bookable
-from core.catalog.model import GeoPoint, ProviderStatus
+from core.catalog.model import GeoPoint, ProviderProfile, ProviderStatus
 from core.identity import guards as identity_guards
 from core.identity.model import Role, UserStatus
 from core.identity.strikes import record_strike
@@ -32,22 +32,16 @@ class CatalogDirectory:
             timezone=user.timezone, is_operator=user.has_role(Role.OPERATOR),
         )
 
-    async def provider(self, uow: Any, provider_id: int) -> ProviderCard:
+    async def bookable_provider(self, uow: Any, provider_id: int) -> ProviderCard:
         profile = await uow.providers.get(provider_id)
-        location = profile.location
-        return ProviderCard(
-            id=profile.user_id, display_name=profile.display_name, tier=profile.tier,
-            tags=frozenset(profile.tags), presence=str(profile.presence.value),
-            place=Place(location.lat, location.lon) if location is not None else None,
-            service_radius_km=profile.service_radius_km, venue_id=profile.venue_id,
-            timezone=profile.timezone,
-        )
-
-    async def ensure_bookable(self, uow: Any, provider_id: int) -> None:
-        catalog_guards.ensure_bookable(await uow.providers.get(provider_id))
+        catalog_guards.ensure_bookable(profile)
+        return _provider_card(profile)
 
     async def category(self, uow: Any, category_id: int) -> CategoryCard:
-        category = await uow.categories.get(category_id)
+        # From the process's category snapshot (at most 30 s old, dropped when this process
+        # writes a category; see SqlCategoryRepository.recent): categories change a few times
+        # a year and every order command reads one.
+        category = await uow.categories.recent(category_id)
         return CategoryCard(
             id=category.id, kind=category.kind.value, pricing_unit=category.pricing_unit.value,
             min_units=category.min_units, commission_bps=category.commission_bps,
@@ -122,3 +116,14 @@ class CatalogDirectory:
         self, uow: Any, provider_id: int, completion_rate: float, response_time_s: int
     ) -> None:
         await uow.providers.set_service_stats(provider_id, completion_rate, response_time_s)
+
+
+def _provider_card(profile: ProviderProfile) -> ProviderCard:
+    location = profile.location
+    return ProviderCard(
+        id=profile.user_id, display_name=profile.display_name, tier=profile.tier,
+        tags=frozenset(profile.tags), presence=str(profile.presence.value),
+        place=Place(location.lat, location.lon) if location is not None else None,
+        service_radius_km=profile.service_radius_km, venue_id=profile.venue_id,
+        timezone=profile.timezone,
+    )

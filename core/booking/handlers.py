@@ -179,8 +179,7 @@ async def book_order(cmd: c.BookOrder, uow: Any, clock: Clock, directory: Direct
         raise DomainError("error.booking.offer_inactive", offer_id=offer.id)
     if offer.provider_id == customer_id:
         raise DomainError("error.booking.self_booking")
-    provider = await directory.provider(uow, offer.provider_id)
-    await directory.ensure_bookable(uow, provider.id)
+    provider = await directory.bookable_provider(uow, offer.provider_id)
     if await directory.is_blocked(uow, customer_id, provider.id):
         raise DomainError("error.booking.blocked")
     policy, category = await _policy_for(uow, directory, offer.category_id)
@@ -209,10 +208,10 @@ async def book_order(cmd: c.BookOrder, uow: Any, clock: Clock, directory: Direct
         notes=cmd.notes.strip(), created_at=now,
     )
     await uow.orders.add(order)
+    order.submit(now, policy)
+    await _save(uow, order)  # the order's row is written here, whole, in one statement
     if start is not None and end is not None:
         await uow.slots.reserve(provider.id, order.id, cells_for(start, end))
-    order.submit(now, policy)
-    await _save(uow, order)
     return order
 
 
@@ -319,10 +318,9 @@ async def accept_order(cmd: c.AcceptOrder, uow: Any, clock: Clock, directory: Di
         raise DomainError("error.order.expired", number=order.number)
     if order.dispatch is Dispatch.OPEN and not await uow.dispatch.was_offered(order.id, actor):
         raise Forbidden("error.order.not_offered", number=order.number)
-    await directory.ensure_bookable(uow, actor)
+    provider = await directory.bookable_provider(uow, actor)
     if await directory.is_blocked(uow, order.customer_id, actor):
         raise DomainError("error.booking.blocked")
-    provider = await directory.provider(uow, actor)
     policy, category = await _policy_for(uow, directory, order.category_id)
     venue_share = 0
     if provider.venue_id is not None:
@@ -419,8 +417,7 @@ async def reassign_order(cmd: c.ReassignOrder, uow: Any, clock: Clock,
     now = clock.now()
     await _operator(uow, directory, cmd.actor_id, now)
     order = await uow.orders.get(cmd.order_id)
-    await directory.provider(uow, cmd.provider_id)
-    await directory.ensure_bookable(uow, cmd.provider_id)
+    await directory.bookable_provider(uow, cmd.provider_id)
     if await directory.is_blocked(uow, order.customer_id, cmd.provider_id):
         raise DomainError("error.booking.blocked")
     policy, _ = await _policy_for(uow, directory, order.category_id)

@@ -89,11 +89,13 @@ class Directory(Protocol):
         """The user, refused if unknown or banned."""
         ...
 
-    async def provider(self, uow: Any, provider_id: int) -> ProviderCard: ...
-    async def ensure_bookable(self, uow: Any, provider_id: int) -> None:
-        """Refuse suspended and vacationing providers."""
+    async def bookable_provider(self, uow: Any, provider_id: int) -> ProviderCard:
+        """The provider, refused if suspended or on vacation (one read of them)."""
         ...
-    async def category(self, uow: Any, category_id: int) -> CategoryCard: ...
+    async def category(self, uow: Any, category_id: int) -> CategoryCard:
+        """The category; may be up to half a minute old (categories change rarely and every
+        order command reads one)."""
+        ...
     async def offer(self, uow: Any, offer_id: int) -> OfferCard: ...
     async def venue_share_bps(self, uow: Any, venue_id: int) -> int: ...
     async def check_slot(
@@ -158,7 +160,8 @@ class ProviderRecord:
 
 class OrderRepository(Protocol):
     async def add(self, order: Order) -> Order:
-        """Insert a draft; gives it its id and human number."""
+        """Give a draft its id and human number; its first `save` stores it (so slot cells
+        and anything else that refers to the order's row come after that save)."""
         ...
     async def get(self, order_id: int, *, for_update: bool = False) -> Order:
         """The order (NotFound "error.order.not_found"); `for_update` locks its row until
@@ -169,7 +172,8 @@ class OrderRepository(Protocol):
         """The order if a timer of it is due and nobody else is working on it (else None)."""
         ...
     async def save(self, order: Order) -> None:
-        """Version-checked save (ConcurrencyConflict when somebody saved first)."""
+        """Version-checked save (ConcurrencyConflict when somebody saved first); the first
+        save of an added order inserts it."""
         ...
     async def due_ids(self, now: datetime, limit: int) -> list[int]: ...
     async def busy_intervals(
@@ -200,6 +204,8 @@ class DispatchLog(Protocol):
 
 
 class PolicyStore(Protocol):
-    async def overrides(self, category_id: int) -> dict[str, Any]: ...
+    async def overrides(self, category_id: int) -> dict[str, Any]:
+        """The category's overrides (those of an order's category come with the order)."""
+        ...
     async def set_overrides(self, category_id: int, overrides: dict[str, Any],
                             at: datetime) -> None: ...

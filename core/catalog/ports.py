@@ -22,6 +22,11 @@ class CategoryRepository(Protocol):
         """Raises NotFound("error.category.not_found")."""
         ...
 
+    async def recent(self, category_id: int) -> Category:
+        """Like `get`, but from a snapshot the process shares, up to half a minute old even
+        in a command: for readers that only check and price with it (booking)."""
+        ...
+
     async def get_by_slug(self, slug: str) -> Category:
         """Raises NotFound("error.category.not_found")."""
         ...

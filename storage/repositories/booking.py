@@ -1,5 +1,13 @@
 """SQL repositories of the booking area: orders (with their dispute), slot cells, dispatch
-offers and per-category policy overrides."""
+offers and per-category policy overrides.
+
+A new order takes its id from the database when it is added (its number is made from it)
+and its row is written whole by its first save, after the verb that placed it: one INSERT,
+not an INSERT, an UPDATE for the number and a versioned UPDATE of what was just inserted.
+The statements every order command runs are built once and run with parameters: building
+`insert().values(...)` or `update().values(...)` per call costs more CPU in SQLAlchemy's
+coercion than running it.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +29,7 @@ from core.booking.model import (
 from core.booking.policy import DisputeOutcome
 from core.booking.ports import OrderFilter, ProviderRecord
 from core.booking.states import ACTIVE, OrderState
-from core.shared.errors import DomainError, NotFound
+from core.shared.errors import ConcurrencyConflict, DomainError, NotFound
 from core.shared.money import Money
 from storage.repositories.base import SqlRepository
 from storage.tables.booking import (
@@ -68,6 +76,50 @@ def _order_values(order: Order) -> dict[str, Any]:
         due_at=order.due_at,
     )
     return values
+
+
+# The next order id, in one statement: the sequence on PostgreSQL; on SQLite, where a command
+# holds the database lock from BEGIN IMMEDIATE on, what the rowid would be.
+_NEXT_ORDER_ID = {
+    "postgresql": sa.text("SELECT nextval(pg_get_serial_sequence('orders', 'id'))"),
+    "sqlite": sa.text("SELECT coalesce(max(id), 0) + 1 FROM orders"),
+}
+_INSERT_ORDER = orders.insert()
+# Columns come from the parameters' keys; the WHERE clause's from these two.
+_UPDATE_ORDER = orders.update().where(
+    orders.c.id == sa.bindparam("where_id"), orders.c.version == sa.bindparam("where_version")
+)
+# An order is read with its category's policy overrides: every command that loads an order
+# asks for them next (see SqlBookingPolicies.overrides).
+_POLICY_OVERRIDES = (
+    sa.select(booking_policies.c.overrides)
+    .where(booking_policies.c.category_id == orders.c.category_id)
+    .scalar_subquery()
+    .label("policy_overrides")
+)
+_WITH_POLICY = sa.select(orders, _POLICY_OVERRIDES)
+_SELECT_ORDER = _WITH_POLICY.where(orders.c.id == sa.bindparam("order_id"))
+_SELECT_ORDER_FOR_UPDATE = _SELECT_ORDER.with_for_update()
+_SELECT_BY_NUMBER = _WITH_POLICY.where(orders.c.number == sa.bindparam("number"))
+_SELECT_DUE = _WITH_POLICY.where(
+    orders.c.id == sa.bindparam("order_id"), orders.c.due_at <= sa.bindparam("now")
+)
+# Another sweeper working on this row: leave it to them.
+_SELECT_DUE_UNLESS_LOCKED = _SELECT_DUE.with_for_update(skip_locked=True)
+_SELECT_DISPUTE = sa.select(order_disputes).where(
+    order_disputes.c.order_id == sa.bindparam("order_id")
+)
+_ACTIVE_STATES = [s.value for s in ACTIVE]
+_BUSY = (
+    sa.select(orders.c.scheduled_start, orders.c.scheduled_end)
+    .where(
+        orders.c.provider_id == sa.bindparam("provider_id"),
+        orders.c.state.in_(sa.bindparam("states", expanding=True)),
+        orders.c.scheduled_start < sa.bindparam("end"),
+        orders.c.scheduled_end > sa.bindparam("start"),
+    )
+    .order_by(orders.c.scheduled_start)
+)
 
 
 def _money(amount: int | None, currency: str) -> Money | None:
@@ -139,56 +191,69 @@ def _dispute_values(order: Order, dispute: Dispute) -> dict[str, Any]:
 
 
 class SqlOrders(SqlRepository):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._last_id = 0  # the last id handed out here (SQLite counts from the table)
+
     async def add(self, order: Order) -> Order:
-        values = _order_values(order)
-        result = await self.connection.execute(orders.insert().values(**values, version=1))
-        order.id = int(result.inserted_primary_key[0])
+        """Give a new order its id and number; its first `save` writes its row."""
+        next_id = (await self.connection.execute(_NEXT_ORDER_ID[self.dialect])).scalar_one()
+        order.id = self._last_id = max(int(next_id), self._last_id + 1)
         order.number = order_number(order.id)
-        order.version = 1
-        await self.connection.execute(
-            orders.update().where(orders.c.id == order.id).values(number=order.number)
-        )
+        order.version = 0
         self.uow.track(order)
         return order
 
-    async def _load(self, query: sa.Select[Any]) -> Order | None:
-        row = (await self.connection.execute(query)).first()
+    async def _load(self, query: Any, params: dict[str, Any] | None = None) -> Order | None:
+        row = (await self.connection.execute(query, params)).first()
         if row is None:
             return None
         dispute_row = None
         if row.state in _DISPUTE_STATES:  # only a disputed order has a dispute row
             dispute_row = (
-                await self.connection.execute(
-                    sa.select(order_disputes).where(order_disputes.c.order_id == row.id)
-                )
+                await self.connection.execute(_SELECT_DISPUTE, {"order_id": row.id})
             ).first()
         order = _order_from(row, dispute_row)
+        self.uow.booking_policies.seen(order.category_id, row.policy_overrides)
         self.uow.track(order)
         return order
 
     async def get(self, order_id: int, *, for_update: bool = False) -> Order:
-        query = sa.select(orders).where(orders.c.id == order_id)
-        order = await self._load(self.for_update(query) if for_update else query)
+        # SQLite already holds the database lock (BEGIN IMMEDIATE): no row locks there.
+        locking = for_update and self.dialect == "postgresql"
+        query = _SELECT_ORDER_FOR_UPDATE if locking else _SELECT_ORDER
+        order = await self._load(query, {"order_id": order_id})
         if order is None:
             raise NotFound("error.order.not_found", order=str(order_id))
         return order
 
     async def get_by_number(self, number: str) -> Order:
-        order = await self._load(sa.select(orders).where(orders.c.number == number))
+        order = await self._load(_SELECT_BY_NUMBER, {"number": number})
         if order is None:
             raise NotFound("error.order.not_found", order=number)
         return order
 
     async def lock_due(self, order_id: int, now: datetime) -> Order | None:
-        query = sa.select(orders).where(orders.c.id == order_id, orders.c.due_at <= now)
-        if self.dialect == "postgresql":
-            # Another sweeper working on this row: leave it to them.
-            query = query.with_for_update(skip_locked=True)
-        return await self._load(query)
+        query = _SELECT_DUE_UNLESS_LOCKED if self.dialect == "postgresql" else _SELECT_DUE
+        return await self._load(query, {"order_id": order_id, "now": now})
 
     async def save(self, order: Order) -> None:
         values = _order_values(order)
-        order.version = await self.update_versioned(orders, {"id": order.id}, order.version, values)
+        if order.version == 0:  # added in this unit of work: its row is written now
+            if not order.id:
+                raise ValueError("add the order before saving it (it needs its id)")
+            await self.connection.execute(
+                _INSERT_ORDER, {**values, "id": order.id, "number": order.number, "version": 1}
+            )
+            order.version = 1
+        else:
+            result = await self.connection.execute(_UPDATE_ORDER, {
+                **values, "version": order.version + 1,
+                "where_id": order.id, "where_version": order.version,
+            })
+            if result.rowcount != 1:
+                raise ConcurrencyConflict(orders.name, id=str(order.id))
+            order.version += 1
         dispute = order.dispute
         if dispute is None:
             return
@@ -217,15 +282,12 @@ class SqlOrders(SqlRepository):
         self, provider_id: int, start: datetime, end: datetime,
         exclude_order_id: int | None = None,
     ) -> list[tuple[datetime, datetime]]:
-        query = sa.select(orders.c.scheduled_start, orders.c.scheduled_end).where(
-            orders.c.provider_id == provider_id,
-            orders.c.state.in_([s.value for s in ACTIVE]),
-            orders.c.scheduled_start < end,
-            orders.c.scheduled_end > start,
-        )
+        query = _BUSY
         if exclude_order_id is not None:
             query = query.where(orders.c.id != exclude_order_id)
-        rows = await self.connection.execute(query.order_by(orders.c.scheduled_start))
+        rows = await self.connection.execute(query, {
+            "provider_id": provider_id, "states": _ACTIVE_STATES, "start": start, "end": end,
+        })
         return [(r.scheduled_start, r.scheduled_end) for r in rows]
 
     async def list(self, query: OrderFilter) -> list[Order]:
@@ -362,7 +424,17 @@ class SqlDispatchLog(SqlRepository):
 
 
 class SqlBookingPolicies(SqlRepository):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        # Overrides read in this unit of work along with an order (category id -> overrides).
+        self._seen: dict[int, dict[str, Any]] = {}
+
+    def seen(self, category_id: int, overrides: dict[str, Any] | None) -> None:
+        self._seen[category_id] = dict(overrides or {})
+
     async def overrides(self, category_id: int) -> dict[str, Any]:
+        if category_id in self._seen:
+            return dict(self._seen[category_id])
         row = (
             await self.connection.execute(
                 sa.select(booking_policies.c.overrides).where(
@@ -374,6 +446,7 @@ class SqlBookingPolicies(SqlRepository):
 
     async def set_overrides(self, category_id: int, overrides: dict[str, Any],
                             at: datetime) -> None:
+        self._seen[category_id] = dict(overrides)
         await self.connection.execute(
             booking_policies.delete().where(booking_policies.c.category_id == category_id)
         )

@@ -19,7 +19,10 @@ A page without a point is one statement: the ranked rows carry their cheapest ma
 Categories change when an operator edits them, a few times a year, and every browse reads
 them. A read-only unit of work (a query) reads them from a snapshot of the whole table kept
 per engine for `CATEGORY_SNAPSHOT_SECONDS`; a category written through this process drops
-it, and another process's edit is seen when it expires. Commands always read the table.
+it, and another process's edit is seen when it expires. Commands read the table, except
+through `recent`, which booking uses to price and check an order: a category an operator
+edits in another process (the admin CLI) reaches bookings at most that many seconds later,
+as if the edit had been made that much later.
 """
 
 from __future__ import annotations
@@ -160,6 +163,9 @@ class SqlCategoryRepository(SqlRepository):
         work; None for a command's, which reads the table itself."""
         if not getattr(self.uow, "read_only", False):
             return None
+        return await self._snapshot()
+
+    async def _snapshot(self) -> tuple[Category, ...]:
         now = time.monotonic()
         held = _category_snapshots.get(self._engine())
         if held is None or held[0] <= now:
@@ -182,6 +188,14 @@ class SqlCategoryRepository(SqlRepository):
                 if category.id == category_id:
                     return category
             raise NotFound("error.category.not_found", category=category_id)
+        return await self._one(categories.c.id == category_id, category=category_id)
+
+    async def recent(self, category_id: int) -> Category:
+        """The category from the snapshot, in any unit of work (see the module's docstring);
+        one the snapshot does not know yet (added meanwhile elsewhere) is read from the table."""
+        for category in await self._snapshot():
+            if category.id == category_id:
+                return category
         return await self._one(categories.c.id == category_id, category=category_id)
 
     async def get_by_slug(self, slug: str) -> Category:

@@ -85,12 +85,13 @@ class FakeDirectory:
             raise NotFound("error.provider.not_found", provider_id=provider_id)
         return self.providers[provider_id]
 
-    async def ensure_bookable(self, uow: Any, provider_id: int) -> None:
+    async def bookable_provider(self, uow: Any, provider_id: int) -> ProviderCard:
         card = await self.provider(uow, provider_id)
         if provider_id in self.suspended:
             raise DomainError("error.provider.suspended", provider_id=provider_id)
         if card.presence == "vacation":
             raise DomainError("error.provider.on_vacation", provider_id=provider_id)
+        return card
 
     async def category(self, uow: Any, category_id: int) -> CategoryCard:
         if category_id not in self.categories:
