@@ -7,7 +7,7 @@ handles clear numbers and never sees ciphertext.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -33,7 +33,19 @@ class UserRepository(Protocol):
         """The user, or NotFound("error.user.not_found")."""
         ...
 
-    async def get_by_channel(self, platform: str, external_id: str) -> User | None: ...
+    async def get_by_channel(self, platform: str, external_id: str) -> User | None:
+        """The user holding the account, read in one round trip; None for an unknown one."""
+        ...
+
+    async def get_many(
+        self, user_ids: Iterable[int], *, follow_merges: bool = False
+    ) -> dict[int, User]:
+        """The users among `user_ids` that exist, by id, in one round trip.
+
+        With `follow_merges`, also the users any of them were merged into (read in the same
+        round trip), so a caller can reach the person behind a retired duplicate.
+        """
+        ...
 
     async def add(self, user: User) -> None:
         """Insert a new user with its accounts and set `user.id`.

@@ -27,23 +27,49 @@ from storage.repositories.base import SqlRepository
 from storage.tables.identity import channel_accounts, link_codes, user_blocks, user_roles, users
 from storage.tables.infra import audit_log
 
-# A user with their roles and channel accounts in one round trip: the user's row repeated per
-# (role, channel account) pair. Built once: it is read for almost every update.
-_USERS_WITH_ROLES_AND_ACCOUNTS = (
-    sa.select(
-        users,
-        user_roles.c.role.label("role_name"),
-        channel_accounts.c.platform.label("account_platform"),
-        channel_accounts.c.external_id.label("account_external_id"),
-        channel_accounts.c.chat_id.label("account_chat_id"),
+
+# Users with their roles and channel accounts in one round trip: each user's row repeated per
+# (role, channel account) pair. Built once per question: they are read for almost every update.
+def _users_with_roles_and_accounts(where: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    return (
+        sa.select(
+            users,
+            user_roles.c.role.label("role_name"),
+            channel_accounts.c.platform.label("account_platform"),
+            channel_accounts.c.external_id.label("account_external_id"),
+            channel_accounts.c.chat_id.label("account_chat_id"),
+        )
+        .select_from(
+            users.outerjoin(user_roles, user_roles.c.user_id == users.c.id).outerjoin(
+                channel_accounts, channel_accounts.c.user_id == users.c.id
+            )
+        )
+        .where(where)
+        .order_by(users.c.id, channel_accounts.c.linked_at, channel_accounts.c.platform)
     )
-    .select_from(
-        users.outerjoin(user_roles, user_roles.c.user_id == users.c.id).outerjoin(
-            channel_accounts, channel_accounts.c.user_id == users.c.id
+
+
+_IDS = sa.bindparam("ids", expanding=True)
+_USERS_BY_ID = _users_with_roles_and_accounts(users.c.id.in_(_IDS))
+# The users asked for and the users they were merged into (whom their notices reach).
+# (A union, not an OR of two INs: PostgreSQL scans the whole table for that OR.)
+_USERS_AND_MERGE_TARGETS = _users_with_roles_and_accounts(
+    users.c.id.in_(
+        sa.union(
+            sa.select(users.c.id).where(users.c.id.in_(_IDS)),
+            sa.select(users.c.merged_into).where(users.c.id.in_(_IDS)),
         )
     )
-    .where(users.c.id.in_(sa.bindparam("ids", expanding=True)))
-    .order_by(users.c.id, channel_accounts.c.linked_at, channel_accounts.c.platform)
+)
+# The user holding a channel account: the account's lookup and the user's load in one.
+_USER_BY_CHANNEL = _users_with_roles_and_accounts(
+    users.c.id
+    == sa.select(channel_accounts.c.user_id)
+    .where(
+        channel_accounts.c.platform == sa.bindparam("platform"),
+        channel_accounts.c.external_id == sa.bindparam("external_id"),
+    )
+    .scalar_subquery()
 )
 
 
@@ -112,15 +138,38 @@ class SqlUserRepository(SqlRepository):
         return loaded[0]
 
     async def get_by_channel(self, platform: str, external_id: str) -> User | None:
-        user_id = (
+        joined = (
             await self.connection.execute(
-                sa.select(channel_accounts.c.user_id).where(
-                    channel_accounts.c.platform == platform,
-                    channel_accounts.c.external_id == external_id,
-                )
+                _USER_BY_CHANNEL, {"platform": platform, "external_id": external_id}
             )
-        ).scalar_one_or_none()
-        return None if user_id is None else await self.get(user_id)
+        ).all()
+        if not joined:
+            return None
+        # A user read earlier in this transaction stays the one copy (its changes included).
+        return self._build(joined)[joined[0].id]
+
+    async def get_many(
+        self, user_ids: Iterable[int], *, follow_merges: bool = False
+    ) -> dict[int, User]:
+        ids = list(dict.fromkeys(user_ids))
+        if not follow_merges:
+            await self._load(ids)
+            return {i: self._seen[i] for i in ids if i in self._seen}
+        wanted = [i for i in ids if i not in self._seen]
+        for i in ids:
+            # A merged user read earlier: the one they were merged into may not have been.
+            seen = self._seen.get(i)
+            if seen is not None and seen.merged_into and seen.merged_into not in self._seen:
+                wanted.append(seen.merged_into)
+        if wanted:
+            self._build(
+                (await self.connection.execute(_USERS_AND_MERGE_TARGETS, {"ids": wanted})).all()
+            )
+        found = {i: self._seen[i] for i in ids if i in self._seen}
+        for user in list(found.values()):
+            if user.merged_into and user.merged_into in self._seen:
+                found[user.merged_into] = self._seen[user.merged_into]
+        return found
 
     async def list(self, criteria: UserFilter, now: datetime) -> tuple[Sequence[User], int]:
         where = self._filters(criteria, now)
@@ -165,45 +214,49 @@ class SqlUserRepository(SqlRepository):
     async def _load(self, ids: Sequence[int]) -> list[User]:
         wanted = [i for i in ids if i not in self._seen]
         if wanted:
-            # One round trip: the user's row repeated per (role, channel account) pair.
-            joined = (await self.connection.execute(_USERS_WITH_ROLES_AND_ACCOUNTS,
-                                                    {"ids": wanted})).all()
-            rows = list({row.id: row for row in joined}.values())
-            roles: dict[int, set[Role]] = {}
-            accounts: dict[int, dict[tuple[str, str], ChannelAccount]] = {}
-            for row in joined:
-                if row.role_name is not None:
-                    roles.setdefault(row.id, set()).add(Role(row.role_name))
-                if row.account_platform is not None:
-                    accounts.setdefault(row.id, {}).setdefault(
-                        (row.account_platform, row.account_external_id),
-                        ChannelAccount(row.account_platform, row.account_external_id,
-                                       row.account_chat_id),
-                    )
-            now = self.uow.clock.now()
-            for row in rows:
-                user = User(
-                    id=row.id,
-                    display_name=row.display_name,
-                    roles=frozenset(roles.get(row.id, ())),
-                    locale=row.locale,
-                    timezone=row.timezone,
-                    status=UserStatus(row.status),
-                    ban_reason=row.ban_reason,
-                    banned_until=row.banned_until,
-                    strikes=row.strikes,
-                    phone_masked=row.phone_masked,
-                    phone_verified_at=row.phone_verified_at,
-                    accounts=tuple(accounts.get(row.id, {}).values()),
-                    merged_into=row.merged_into,
-                    created_at=row.created_at,
-                    version=row.version,
-                )
-                # "Lifted on read": the row is corrected with the user's next save.
-                user.lift_expired_ban(now)
-                self._seen[user.id] = user
-                self.uow.track(user)
+            self._build((await self.connection.execute(_USERS_BY_ID, {"ids": wanted})).all())
         return [self._seen[i] for i in ids if i in self._seen]
+
+    def _build(self, joined: Sequence[Any]) -> dict[int, User]:
+        """Users from joined rows, by id; a user already read in this transaction is kept."""
+        rows = {row.id: row for row in joined if row.id not in self._seen}
+        roles: dict[int, set[Role]] = {}
+        accounts: dict[int, dict[tuple[str, str], ChannelAccount]] = {}
+        for row in joined:
+            if row.id not in rows:
+                continue
+            if row.role_name is not None:
+                roles.setdefault(row.id, set()).add(Role(row.role_name))
+            if row.account_platform is not None:
+                accounts.setdefault(row.id, {}).setdefault(
+                    (row.account_platform, row.account_external_id),
+                    ChannelAccount(row.account_platform, row.account_external_id,
+                                   row.account_chat_id),
+                )
+        now = self.uow.clock.now()
+        for row in rows.values():
+            user = User(
+                id=row.id,
+                display_name=row.display_name,
+                roles=frozenset(roles.get(row.id, ())),
+                locale=row.locale,
+                timezone=row.timezone,
+                status=UserStatus(row.status),
+                ban_reason=row.ban_reason,
+                banned_until=row.banned_until,
+                strikes=row.strikes,
+                phone_masked=row.phone_masked,
+                phone_verified_at=row.phone_verified_at,
+                accounts=tuple(accounts.get(row.id, {}).values()),
+                merged_into=row.merged_into,
+                created_at=row.created_at,
+                version=row.version,
+            )
+            # "Lifted on read": the row is corrected with the user's next save.
+            user.lift_expired_ban(now)
+            self._seen[user.id] = user
+            self.uow.track(user)
+        return {row.id: self._seen[row.id] for row in joined}
 
     async def phone_of(self, user_id: int) -> str | None:
         token = (
