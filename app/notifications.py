@@ -4,9 +4,10 @@ Two steps, each safe to run in several processes at once and to crash at any poi
 
 1. Plan. Claim a batch of undispatched outbox rows, ask the areas' notice functions
    (`core.notices.NoticeRegistry`) what each event means for whom, look up each
-   recipient's channel accounts, language and time zone, and insert one pending delivery
-   per notice and account, keyed by (event id, recipient, notice number, platform); mark
-   the rows dispatched. One transaction: all of it happens or none of it.
+   recipient's channel accounts, language and time zone (the whole batch's in one read), and
+   insert one pending delivery per notice and account, keyed by (event id, recipient, notice
+   number, platform), the batch's in one statement; mark the rows dispatched. One
+   transaction: all of it happens or none of it.
 2. Send. Claim due pending deliveries (they become `sending` in a committed transaction,
    so nobody else takes them), hand each to its platform's Messenger (one chat's notices
    in order, different chats concurrently, paced by the channel's rate limiter), then
@@ -45,14 +46,15 @@ from core.notices import (
     DeliveryKey,
     NoticeRegistry,
     ReportDeliveryFailure,
+    deliveries_for,
     load_area_notices,
-    plan_deliveries,
+    recipients_of,
     retry_delay,
 )
 from core.ports import ChannelAddress, DeliveryResult, Messenger
 from core.shared.clock import Clock
 from core.shared.errors import AlreadyProcessed
-from core.shared.messages import Event
+from core.shared.messages import Event, Notice
 from storage.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -211,6 +213,7 @@ class NotificationRelay:
             if not records:
                 return stats
             done: list[int] = []
+            batch: list[tuple[Event, list[Notice], list[Delivery]]] = []
             for record in records:
                 try:
                     notices = await self.registry.notices_for(record.event, uow)
@@ -222,17 +225,17 @@ class NotificationRelay:
                     continue
                 if group_cards:
                     notices = [notice for notice in notices if not notice.for_operators]
-                if notices:
-                    deliveries = await plan_deliveries(
-                        record.event, notices, uow, self.messengers, now
-                    )
-                    for delivery in deliveries:
-                        if await uow.notice_deliveries.plan(delivery, now):
-                            stats.planned += 1
-                for delivery in group_cards:
-                    if await uow.notice_deliveries.plan(delivery, now):
-                        stats.planned += 1
+                batch.append((record.event, notices, group_cards))
                 done.append(record.id)
+            # The whole batch's recipients in one read, and its deliveries in one insert.
+            recipients = await recipients_of(
+                uow, dict.fromkeys(n.recipient_user_id for _, notices, _ in batch for n in notices)
+            )
+            deliveries: list[Delivery] = []
+            for event, notices, group_cards in batch:
+                deliveries += deliveries_for(event, notices, recipients, self.messengers, now)
+                deliveries += group_cards
+            stats.planned = await uow.notice_deliveries.plan_many(deliveries, now)
             await uow.outbox.mark_dispatched(done, now)
             await uow.commit()
         stats.events = len(done)

@@ -10,9 +10,11 @@ finds them (`load_area_notices`) and asks each in turn; a test or a new module m
 The outbox relay (`app/notifications.py`) plans one `Delivery` per notice and channel
 account of the recipient, keyed by (event id, recipient, notice number, platform) so a
 notice is planned at most once however often its event is read, then hands each to its
-platform's Messenger. A channel that refuses one (the person blocked the bot, the chat is
-gone) yields `ReportDeliveryFailure`, whose handler closes the delivery and records
-`NoticeUndelivered` in the same transaction, so a refused notice is never silently lost.
+platform's Messenger. A batch of events reads all its recipients in one round trip
+(`recipients_of`) and inserts all its deliveries in one (`NoticeDeliveries.plan_many`).
+A channel that refuses one (the person blocked the bot, the chat is gone) yields
+`ReportDeliveryFailure`, whose handler closes the delivery and records `NoticeUndelivered`
+in the same transaction, so a refused notice is never silently lost.
 """
 
 from __future__ import annotations
@@ -132,8 +134,9 @@ class Delivery:
 class NoticeDeliveries(Protocol):
     """Storage of planned and attempted deliveries (`uow.notice_deliveries`)."""
 
-    async def plan(self, delivery: Delivery, at: datetime) -> bool:
-        """Insert a pending delivery; False when its key was already planned."""
+    async def plan_many(self, deliveries: Sequence[Delivery], at: datetime) -> int:
+        """Insert pending deliveries in one round trip, skipping keys already planned; how
+        many were new. Ids follow the order given (a chat's notices are sent in id order)."""
         ...
 
     async def claim_due(self, now: datetime, limit: int) -> list[Delivery]:
@@ -171,46 +174,47 @@ class Recipient:
     accounts: tuple[tuple[str, str], ...]  # (platform, chat_id)
 
 
-async def recipient_of(uow: UnitOfWork, user_id: int) -> Recipient | None:
-    """The person a notice is for (following an account merge); None if there is none."""
-    try:
-        user = await uow.users.get(user_id)
-        merged_into = getattr(user, "merged_into", None)
-        if merged_into:
-            user = await uow.users.get(merged_into)
-    except NotFound:
-        return None
-    return Recipient(
-        user_id=user.id,
-        locale=user.locale,
-        timezone=user.timezone,
-        accounts=tuple((a.platform, a.chat_id) for a in user.accounts),
-    )
+async def recipients_of(uow: UnitOfWork, user_ids: Iterable[int]) -> dict[int, Recipient]:
+    """The people notices for `user_ids` are for (following account merges), read in one
+    round trip; an id with nobody behind it is left out."""
+    ids = list(dict.fromkeys(user_ids))
+    users = await uow.users.get_many(ids, follow_merges=True)
+    found: dict[int, Recipient] = {}
+    for user_id in ids:
+        user = users.get(user_id)
+        if user is not None and user.merged_into:
+            user = users.get(user.merged_into)
+        if user is not None:
+            found[user_id] = Recipient(
+                user_id=user.id,
+                locale=user.locale,
+                timezone=user.timezone,
+                accounts=tuple((a.platform, a.chat_id) for a in user.accounts),
+            )
+    return found
 
 
-async def plan_deliveries(
+def deliveries_for(
     event: Event,
     notices: Iterable[Notice],
-    uow: UnitOfWork,
+    recipients: Mapping[int, Recipient],
     platforms: Iterable[str],
     now: datetime,
 ) -> list[Delivery]:
     """One pending delivery per notice and reachable account on a served platform.
 
     Notices are numbered per recipient in the order given, so planning the same event again
-    produces the same keys (and storage keeps the first).
+    produces the same keys (and storage keeps the first). A notice for someone missing from
+    `recipients` is dropped (and logged).
     """
     served = set(platforms)
     counters: dict[int, int] = {}
-    recipients: dict[int, Recipient | None] = {}
     planned: list[Delivery] = []
     for notice in notices:
         user_id = notice.recipient_user_id
         seq = counters.get(user_id, 0)
         counters[user_id] = seq + 1
-        if user_id not in recipients:
-            recipients[user_id] = await recipient_of(uow, user_id)
-        recipient = recipients[user_id]
+        recipient = recipients.get(user_id)
         if recipient is None:
             log.warning("notice %s for unknown user %s dropped", notice.key, user_id)
             continue

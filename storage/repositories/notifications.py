@@ -1,19 +1,26 @@
 """Notice deliveries on SQL (`uow.notice_deliveries`, typed by `core.notices.NoticeDeliveries`).
 
-Planning inserts with ON CONFLICT DO NOTHING on the delivery key, so a second planner of
-the same event adds nothing. Claiming moves due `pending` rows to `sending` in the
-claimer's transaction: PostgreSQL lets concurrent claimers skip locked rows, SQLite runs
-claimers one after the other (BEGIN IMMEDIATE), and the `status = 'pending'` guard on the
-UPDATE means a row is handed out once either way.
+Planning inserts a whole batch in one statement with ON CONFLICT DO NOTHING on the delivery
+key, so a second planner of the same event adds nothing: on PostgreSQL one `INSERT … SELECT
+FROM unnest(:arrays)`, whose text is the same for any number of rows and so is prepared once
+per connection (a multi-row VALUES is a new text, and a new prepare, per row count); on SQLite
+one executemany of a prepared INSERT, stepped in process.
+
+Claiming moves due `pending` rows to `sending` in the claimer's transaction: PostgreSQL lets
+concurrent claimers skip locked rows, SQLite runs claimers one after the other (BEGIN
+IMMEDIATE), and the `status = 'pending'` guard on the UPDATE means a row is handed out once
+either way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 
 from core.notices import (
     Delivery,
@@ -27,32 +34,22 @@ from storage.tables.notifications import notice_deliveries as table
 
 
 class SqlNoticeDeliveries(SqlRepository):
-    async def plan(self, delivery: Delivery, at: datetime) -> bool:
-        key = delivery.key
-        statement = (
-            self.insert(table)
-            .values(
-                event_id=key.event_id,
-                user_id=key.user_id,
-                notice_seq=key.notice_seq,
-                platform=key.platform,
-                chat_id=delivery.chat_id,
-                locale=delivery.locale,
-                timezone=delivery.timezone,
-                notice_key=delivery.notice.key[:200],
-                notice=notice_to_json(delivery.notice),
-                status=DeliveryStatus.PENDING,
-                attempts=0,
-                next_attempt_at=delivery.next_attempt_at or at,
-                created_at=at,
-                updated_at=at,
-            )
-            .on_conflict_do_nothing(
-                index_elements=["event_id", "user_id", "notice_seq", "platform"]
-            )
-        )
-        result = await self.connection.execute(statement)
-        return bool(result.rowcount == 1)
+    async def plan_many(self, deliveries: Sequence[Delivery], at: datetime) -> int:
+        if not deliveries:
+            return 0
+        rows = [_planned_row(delivery, at) for delivery in deliveries]
+        if self.dialect == "postgresql":
+            arrays: dict[str, Any] = {name: [] for name in _PLANNED_COLUMNS}
+            for row in rows:
+                for name in _PLANNED_COLUMNS:
+                    value = row[name]
+                    arrays[name].append(json.dumps(value) if name == "notice" else value)
+            result = await self.connection.execute(_PLAN_UNNESTED, {**arrays, "at": at})
+        else:
+            result = await self.connection.execute(_PLAN_SQLITE, rows)
+        # Rows the key already held were not inserted, and are not counted (sqlite3 sums an
+        # executemany's changes; PostgreSQL reports the rows one INSERT added).
+        return int(result.rowcount)
 
     async def claim_due(self, now: datetime, limit: int) -> list[Delivery]:
         query = (
@@ -168,3 +165,60 @@ def _delivery(row: Any) -> Delivery:
         channel_message_id=row.channel_message_id,
         updated_at=row.updated_at,
     )
+
+
+# -- planning ---------------------------------------------------------------------------------
+
+_DELIVERY_KEY = ("event_id", "user_id", "notice_seq", "platform")
+# The columns a planned delivery brings, with the PostgreSQL array type each travels in
+# (lengths are left to the columns, so a value too long is refused as before, not cut; the
+# notice goes as JSON text). The other columns are the same for every row of a plan.
+_PLANNED_ARRAYS = (
+    ("event_id", "VARCHAR"), ("user_id", "BIGINT"), ("notice_seq", "INTEGER"),
+    ("platform", "VARCHAR"), ("chat_id", "VARCHAR"), ("locale", "VARCHAR"),
+    ("timezone", "VARCHAR"), ("notice_key", "VARCHAR"), ("notice", "TEXT"),
+    ("next_attempt_at", "TIMESTAMP WITH TIME ZONE"),
+)
+_PLANNED_COLUMNS = tuple(name for name, _ in _PLANNED_ARRAYS)
+
+
+def _planned_row(delivery: Delivery, at: datetime) -> dict[str, Any]:
+    key = delivery.key
+    return {
+        "event_id": key.event_id,
+        "user_id": key.user_id,
+        "notice_seq": key.notice_seq,
+        "platform": key.platform,
+        "chat_id": delivery.chat_id,
+        "locale": delivery.locale,
+        "timezone": delivery.timezone,
+        "notice_key": delivery.notice.key[:200],
+        "notice": notice_to_json(delivery.notice),
+        "next_attempt_at": delivery.next_attempt_at or at,
+        "status": DeliveryStatus.PENDING,
+        "attempts": 0,
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+_PLAN_SQLITE = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(_DELIVERY_KEY))
+
+
+def _plan_unnested() -> sa.TextClause:
+    """One INSERT for any number of planned deliveries, in the order given (ids follow it,
+    and a chat's notices are sent in id order)."""
+    arrays = ", ".join(f"CAST(:{name} AS {type_}[])" for name, type_ in _PLANNED_ARRAYS)
+    names = ", ".join(_PLANNED_COLUMNS)
+    values = ", ".join(f"v.{name}::jsonb" if name == "notice" else f"v.{name}"
+                       for name in _PLANNED_COLUMNS)
+    return sa.text(
+        f"INSERT INTO {table.name} ({names}, status, attempts, created_at, updated_at) "
+        f"SELECT {values}, '{DeliveryStatus.PENDING}', 0, "
+        "CAST(:at AS TIMESTAMP WITH TIME ZONE), CAST(:at AS TIMESTAMP WITH TIME ZONE) "
+        f"FROM unnest({arrays}) WITH ORDINALITY AS v({names}, n) ORDER BY v.n "
+        f"ON CONFLICT ({', '.join(_DELIVERY_KEY)}) DO NOTHING"
+    )
+
+
+_PLAN_UNNESTED = _plan_unnested()
