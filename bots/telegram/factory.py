@@ -18,16 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.fsm.storage.redis import RedisStorage
-from aiogram.methods import Response, TelegramMethod
-from aiogram.methods.base import TelegramType
-from aiohttp import BytesPayload, FormData
 
 from bots.telegram import errors
 from bots.telegram.dedup import (
@@ -45,59 +40,11 @@ from bots.telegram.ratelimit import (
     OutboundRateLimitMiddleware,
     RateLimiter,
 )
+from bots.telegram.session import BotApiSession
 from bots.telegram.throttling import ThrottleLimits, ThrottlingMiddleware
 from core.messagebus import MessageBus
 
 PRODUCTION_API_BASE = "https://api.telegram.org"
-
-
-# aiogram reads every answer as `Response[<the method's result type>]`, a pydantic generic
-# class made on first use and kept by pydantic only weakly: once a garbage collection takes
-# it, the next call builds its validator again (tens of milliseconds). Holding each one here
-# builds it once per process.
-_RESPONSE_TYPES: dict[Any, Any] = {}
-
-
-class BotApiSession(AiohttpSession):
-    """aiogram's session; closing it waits for TLS sockets only when there are any.
-
-    aiogram pauses 250 ms on close so TLS connections can shut down cleanly; a Bot API
-    server on plain HTTP (a self-hosted one on the same host, the local stand-in) has none.
-    Answers are read with response classes built once (see `_RESPONSE_TYPES`). A call with
-    no file to upload goes as one JSON body, as the Bot API accepts, instead of a form whose
-    every nested field is encoded as JSON and then form-encoded again.
-    """
-
-    def __init__(self, api_base: str) -> None:
-        super().__init__(api=TelegramAPIServer.from_base(api_base))
-        self._tls = api_base.lower().startswith("https:")
-
-    def build_form_data(  # type: ignore[override]
-        self, bot: Bot, method: TelegramMethod[TelegramType]
-    ) -> FormData | BytesPayload:
-        files: dict[str, Any] = {}
-        fields = {}
-        for key, value in method.model_dump(warnings=False).items():
-            prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
-            if prepared is not None and prepared != "":  # what aiogram's form leaves out
-                fields[key] = prepared
-        if files:
-            return super().build_form_data(bot, method)
-        return BytesPayload(self.json_dumps(fields).encode(), content_type="application/json")
-
-    def check_response(
-        self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str
-    ) -> Response[TelegramType]:
-        returning = method.__returning__
-        if returning not in _RESPONSE_TYPES:
-            _RESPONSE_TYPES[returning] = Response[returning]  # type: ignore[valid-type]
-        return super().check_response(bot, method, status_code, content)
-
-    async def close(self) -> None:
-        if self._tls:
-            await super().close()
-        elif self._session is not None and not self._session.closed:
-            await self._session.close()
 
 
 def build_bot(
