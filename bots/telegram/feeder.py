@@ -39,7 +39,8 @@ class UpdateFeeder:
         # The last task of each conversation; the next update of that conversation waits for it.
         self._tails: dict[int, asyncio.Task[Any]] = {}
 
-    def submit(self, update: Update) -> None:
+    def submit(self, update: Update) -> asyncio.Task[None]:
+        """Hand `update` on; the task handling it (it runs in a copy of the caller's context)."""
         conversation = conversation_of(update)
         previous = self._tails.get(conversation) if conversation is not None else None
         task = asyncio.create_task(self._process(update, previous))
@@ -48,6 +49,7 @@ class UpdateFeeder:
         if conversation is not None:
             self._tails[conversation] = task
             task.add_done_callback(lambda done: self._forget(conversation, done))
+        return task
 
     def _forget(self, conversation: int, task: asyncio.Task[Any]) -> None:
         if self._tails.get(conversation) is task:
