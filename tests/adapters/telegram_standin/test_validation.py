@@ -236,3 +236,126 @@ async def test_the_spec_path_can_come_from_the_environment(
         assert status == 200
         status, body = await post_json(standin, "sendMessage", {"chat_id": 1, "text": "x"})
         assert (status, body["description"]) == (404, "Not Found")
+
+
+# -- exact refusals deep inside a request ------------------------------------------------------
+
+
+async def send_with_buttons(
+    standin: BotApiStandIn, rows: list[list[dict[str, object]]], **extra: object
+) -> tuple[int, dict]:
+    ann = standin.create_user("Ann")
+    return await post_json(standin, "sendMessage", {
+        "chat_id": ann.id, "text": "hi", "reply_markup": {"inline_keyboard": rows}, **extra})
+
+
+async def test_a_wrong_type_in_a_button_is_refused_with_the_button_path(
+    standin: BotApiStandIn,
+) -> None:
+    rows = [[{"text": "A", "callback_data": "a"}],
+            [{"text": "B", "callback_data": "b"}, {"text": "C", "url": 5}]]
+    assert await send_with_buttons(standin, rows) == (400, {
+        "ok": False, "error_code": 400,
+        "description": "Bad Request: reply_markup.inline_keyboard[1][1].url must be a String, "
+                       "got 5"})
+
+    status, body = await send_with_buttons(standin, [[{"text": "Go", "web_app": "https://x"}]])
+    assert (status, body["description"]) == (
+        400, "Bad Request: reply_markup.inline_keyboard[0][0].web_app must be a JSON object "
+             "(WebAppInfo)")
+
+    status, body = await send_with_buttons(standin, [{"text": "Go", "callback_data": "go"}])
+    assert (status, body["description"]) == (
+        400, "Bad Request: reply_markup.inline_keyboard[0] must be an array of "
+             "InlineKeyboardButton")
+
+
+async def test_a_missing_field_inside_a_button_is_refused_with_its_path(
+    standin: BotApiStandIn,
+) -> None:
+    status, body = await send_with_buttons(standin, [[{"callback_data": "go"}]])
+    assert (status, body["description"]) == (
+        400, "Bad Request: parameter reply_markup.inline_keyboard[0][0].text is required")
+
+    status, body = await send_with_buttons(standin, [[{"text": "Go", "web_app": {}}]])
+    assert (status, body["description"]) == (
+        400, "Bad Request: parameter reply_markup.inline_keyboard[0][0].web_app.url is required")
+    assert standin.calls("sendMessage")[-1].ok is False
+
+
+async def test_length_and_range_limits_are_refused_with_the_numbers(
+    standin: BotApiStandIn,
+) -> None:
+    status, body = await send_with_buttons(standin, [[{"text": "Go", "callback_data": "x" * 65}]])
+    assert (status, body["description"]) == (
+        400, "Bad Request: BUTTON_DATA_INVALID (reply_markup.inline_keyboard[0][0].callback_data "
+             "must be 1-64 bytes, got 65)")
+
+    ann = standin.create_user("Bo")
+    status, body = await post_json(standin, "sendMessage", {"chat_id": ann.id, "text": "a" * 4097})
+    assert (status, body["description"]) == (
+        400, "Bad Request: message is too long (text must be 1-4096 characters, got 4097)")
+    status, body = await post_json(standin, "sendMessage", {
+        "chat_id": ann.id, "text": "<b>" + "a" * 4097 + "</b>", "parse_mode": "HTML"})
+    assert (status, body["description"]) == (
+        400, "Bad Request: message is too long (text must be 1-4096 characters, got 4097)")
+
+    status, body = await post_json(standin, "getUpdates", {"limit": 101})
+    assert (status, body["description"]) == (400, "Bad Request: limit must be between 1 and 100")
+
+
+async def test_an_unknown_field_inside_a_button_is_a_warning_with_its_path(
+    standin: BotApiStandIn,
+) -> None:
+    status, _ = await send_with_buttons(
+        standin, [[{"text": "Go", "callback_data": "go", "colour": "red"}]])
+
+    assert status == 200
+    assert standin.calls("sendMessage")[-1].warnings == (
+        "reply_markup.inline_keyboard[0][0].colour is not a parameter of InlineKeyboardButton",)
+
+
+async def test_a_refused_parameter_drops_its_own_warnings_and_keeps_the_others(
+    standin: BotApiStandIn,
+) -> None:
+    rows = [[{"text": "Go", "callback_data": "go", "colour": "red"},
+             {"text": "No", "callback_data": 5}]]
+
+    status, body = await send_with_buttons(standin, rows, colour="blue")
+
+    assert (status, body["description"]) == (
+        400, "Bad Request: reply_markup.inline_keyboard[0][1].callback_data must be a String, "
+             "got 5")
+    assert standin.calls("sendMessage")[-1].warnings == (
+        "colour is not a parameter of sendMessage",)
+
+
+async def test_a_value_fitting_no_alternative_names_them_all(standin: BotApiStandIn) -> None:
+    commands = [{"command": "start", "description": "Start"}]
+
+    status, body = await post_json(standin, "setMyCommands",
+                                   {"commands": commands, "scope": {"type": "chat", "chat_id": {}}})
+
+    assert (status, body["description"]) == (
+        400, "Bad Request: scope.chat_id must be Integer or String")
+
+
+async def test_a_form_encoded_object_must_be_valid_json(standin: BotApiStandIn) -> None:
+    ann = standin.create_user("Ann")
+    url = f"{standin.base_url}/bot{standin.token}/sendMessage"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, data={"chat_id": str(ann.id), "text": "hi",
+                                        "link_preview_options": "{"}) as response:
+            status, body = response.status, await response.json()
+        assert status == 400
+        assert body["description"].startswith(
+            "Bad Request: link_preview_options is not valid JSON: ")
+        # a union's members all fail on the text alike, so all are named
+        async with http.post(url, data={"chat_id": str(ann.id), "text": "hi",
+                                        "reply_markup": "{"}) as response:
+            status, body = response.status, await response.json()
+        assert (status, body["description"]) == (
+            400, "Bad Request: reply_markup must be InlineKeyboardMarkup or ReplyKeyboardMarkup "
+                 "or ReplyKeyboardRemove or ForceReply")
+
+    assert ann.history() == []
