@@ -202,16 +202,17 @@ class BotApi:
         entry = _HANDLERS.get(method_name.lower())
         name = method_spec.name if method_spec else entry[0] if entry else method_name
         warnings: tuple[str, ...] = ()
-        typed: Mapping[str, Any] = {**params, **{k: v for k, v in files.items()
-                                                  if k not in params}}
         try:
             if method_spec is None and (self.spec is not None or entry is None):
                 raise not_found()
+            typed: Mapping[str, Any]
             if self.spec is not None and method_spec is not None:
                 validated = validate_call(self.spec, method_spec, params, files)
                 typed, warnings = validated.params, tuple(validated.warnings)
                 for warning in warnings:
                     log.warning("%s: %s", name, warning)
+            else:
+                typed = {**params, **{k: v for k, v in files.items() if k not in params}}
             if entry is None:
                 raise not_implemented(name)
             result = await entry[1](Call(self, world, Params(typed), files))

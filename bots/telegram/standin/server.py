@@ -38,8 +38,12 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # Telegram's limit for files bots upload
 _TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 
 
+# json.dumps with options builds a new encoder on every call; answers share this one.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 class BotApiStandIn:
