@@ -4,11 +4,13 @@ the whole journey to the end."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
 import sqlite3
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +43,20 @@ def get_json(url: str) -> Any:
     return payload["result"]
 
 
+@contextlib.contextmanager
+def reading(folder: Path) -> Iterator[sqlite3.Connection]:
+    """The demo database, closed on leaving: a connection left to the garbage collector
+    closes whenever it runs, and SQLite then deletes the WAL files, maybe while another
+    test's fixture is copying the folder."""
+    db = sqlite3.connect(folder / "demo.db")
+    try:
+        yield db
+    finally:
+        db.close()
+
+
 def counts(folder: Path) -> dict[str, int]:
-    with sqlite3.connect(folder / "demo.db") as db:
+    with reading(folder) as db:
         return {table: db.execute(f"select count(*) from {table}").fetchone()[0]
                 for table in ("users", "catalog_providers", "catalog_offers", "reviews",
                               "orders", "catalog_venues", "catalog_categories")}
@@ -56,7 +70,7 @@ def test_the_first_run_seeds_the_world_with_every_kind_of_work(seeded_world: See
     assert seeded["catalog_providers"] == len(PROVIDERS) == 30
     assert seeded["catalog_venues"] == 1
     assert seeded["reviews"] >= len(PROVIDERS)
-    with sqlite3.connect(seeded_world.folder / "demo.db") as db:
+    with reading(seeded_world.folder) as db:
         kinds = {row[0] for row in db.execute(
             "select distinct c.kind from catalog_offers o "
             "join catalog_categories c on c.id = o.category_id")}
@@ -82,7 +96,7 @@ def test_a_second_run_reuses_the_world_serves_page_and_stand_in_and_stops_on_ctr
         config = get_json(demo.url + "/demo/config")
         assert [p["role"] for p in config["panes"]] == [
             "role_customer", "role_provider", "role_newcomer", "role_operators"]
-        with sqlite3.connect(demo_dir / "demo.db") as db:
+        with reading(demo_dir) as db:
             photos = [json.loads(row[0]) for row in db.execute(
                 "select photos from catalog_providers")]
         # The avatars the first run uploaded are still there for the bot to send.
@@ -110,7 +124,7 @@ def test_the_walkthrough_plays_the_whole_journey_and_the_demo_stops_on_sigterm(
         assert any(c.startswith("Ann and Mei talk through the bot") for c in captions)
     assert any("Olivia approves the withdrawal" in c for c in captions)
     assert captions[-1].startswith("That was the whole journey")
-    with sqlite3.connect(demo_dir / "demo.db") as db:
+    with reading(demo_dir) as db:
         paid = db.execute("select count(*) from wallet_withdrawals "
                           "where status = 'paid'").fetchone()[0]
         reviewed = db.execute("select rating, text from reviews order by id desc "
