@@ -78,6 +78,7 @@ class OrderAccepted(OrderEvent):
     dispatch: str
     scheduled_start: datetime | None
     started: bool  # an instant order is in service from the moment it is accepted
+    service_kind: str | None = None  # the order's kind (None in events stored before it was)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -385,7 +385,7 @@ class Order(Aggregate):
             self._move("accept", S.ACCEPTED, provider_id, at)
         self.record(ev.OrderAccepted(
             **self._base(), dispatch=self.dispatch.value, scheduled_start=self.scheduled_start,
-            started=self.instant,
+            started=self.instant, service_kind=self.kind,
         ))
 
     def _set_reminders(self, now: datetime, policy: BookingPolicy) -> None:

@@ -633,6 +633,7 @@ async def _audit(uow: UnitOfWork, conversation: Conversation, action: str, actor
 
 
 async def _service_kind(uow: UnitOfWork, order_id: int) -> str | None:
+    """The order's kind, for an `OrderAccepted` stored before events carried it."""
     orders = getattr(uow, "orders", None)
     if orders is None:
         return None
@@ -649,12 +650,10 @@ def _forget(routes: RouteCache | None, conversation: Conversation) -> None:
 
 
 async def _people(uow: UnitOfWork, user_ids: Sequence[int]) -> dict[int, User]:
-    """The users of `user_ids` that exist, by id."""
-    people = {}
+    """The users of `user_ids` that exist, by id, in one read."""
+    people = await uow.users.get_many(user_ids)
     for user_id in user_ids:
-        try:
-            people[user_id] = await uow.users.get(user_id)
-        except NotFound:
+        if user_id not in people:
             log.warning("relay participant %s is gone", user_id)
     return people
 
@@ -702,7 +701,7 @@ async def on_order_accepted(event: booking.OrderAccepted, uow: UnitOfWork, clock
         conversation = Conversation.open(
             order_id=event.order_id, order_number=event.order_number,
             customer_id=event.customer_id, provider_id=event.provider_id,
-            service_kind=await _service_kind(uow, event.order_id), at=now,
+            service_kind=event.service_kind or await _service_kind(uow, event.order_id), at=now,
         )
         people = await _people(uow, [event.customer_id, event.provider_id])
         for participant in conversation.participants:

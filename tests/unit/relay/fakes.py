@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +31,10 @@ class FakeUsers:
         if user_id not in self.users:
             raise NotFound("error.user.not_found", user_id=user_id)
         return self.users[user_id]
+
+    async def get_many(self, user_ids: Iterable[int], *, follow_merges: bool = False
+                       ) -> dict[int, User]:
+        return {user_id: self.users[user_id] for user_id in user_ids if user_id in self.users}
 
     async def save(self, user: User) -> None:
         self.users[user.id] = user
