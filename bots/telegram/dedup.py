@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update, User
 
+from bots.telegram.lua import LuaScript
 from bots.telegram.ratelimit import RedisRateLimiter, Rule
 from bots.telegram.throttling import THROTTLE_WAIT, ThrottlingMiddleware
 
@@ -144,7 +145,7 @@ class RedisDeduplicator:
         self._ttl = int(ttl_seconds)
         self._prefix = prefix
         self._throttle_prefix = throttle_prefix
-        self._claim_then_try = redis.register_script(_CLAIM_THEN_TRY)
+        self._claim_then_try = LuaScript(redis, _CLAIM_THEN_TRY)
 
     async def first_time(self, key: str) -> bool:
         return bool(await self._redis.set(self._prefix + key, b"1", nx=True, ex=self._ttl))

@@ -39,6 +39,8 @@ from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 
+from bots.telegram.lua import LuaScript
+
 if TYPE_CHECKING:
     from aiogram import Bot
     from aiogram.methods import Response
@@ -239,7 +241,7 @@ class RedisRateLimiter:
     def __init__(self, redis: Redis, *, prefix: str = "yueban:tg:rate:") -> None:
         self._redis = redis
         self._prefix = prefix
-        self._script = redis.register_script(_GCRA_SCRIPT)
+        self._script = LuaScript(redis, _GCRA_SCRIPT)
 
     async def _run(self, mode: str, rules: Sequence[Rule], amount: float) -> float:
         if not rules:
