@@ -358,16 +358,15 @@ class SqlSlotReservations(SqlRepository):
             return
         statement = (
             self.insert(slot_reservations)
-            .values([
-                {"provider_id": provider_id, "cell_start": cell, "order_id": order_id}
-                for cell in sorted(cells)
-            ])
             .on_conflict_do_nothing(index_elements=["provider_id", "cell_start"])
             .returning(slot_reservations.c.cell_start)
         )
+        rows = [{"provider_id": provider_id, "cell_start": cell, "order_id": order_id}
+                for cell in sorted(cells)]
         # A concurrent booking of an overlapping range holds at least one of these cells:
         # PostgreSQL makes us wait for it and then skips the row, SQLite has serialised us.
-        written = (await self.connection.execute(statement)).all()
+        # One cached statement batched by the driver, not a VALUES list compiled per booking.
+        written = (await self.connection.execute(statement, rows)).all()
         if len(written) != len(cells):
             raise DomainError("error.booking.slot_gone")
 
