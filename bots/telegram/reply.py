@@ -29,6 +29,8 @@ from aiogram.client.session.middlewares.base import (
 from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from aiogram.methods.base import TelegramType
 
+from bots.telegram.session import BotApiSession
+
 if TYPE_CHECKING:
     from aiogram import Bot
     from aiogram.methods import Response
@@ -89,16 +91,12 @@ _open_reply: ContextVar[WebhookReply | None] = ContextVar("yueban_webhook_reply"
 
 
 def reply_payload(bot: Bot, method: TelegramMethod[Any]) -> dict[str, Any] | None:
-    """`method` as a webhook response body: its name and the JSON fields the session would
-    send for it (the loop of `BotApiSession.build_form_data`), or None when it carries a
-    file, which would need a multipart body."""
-    files: dict[str, Any] = {}
-    payload: dict[str, Any] = {"method": method.__api_method__}
-    for key, value in method.model_dump(warnings=False).items():
-        prepared = bot.session.prepare_value(value, bot=bot, files=files, _dumps_json=False)
-        if prepared is not None and prepared != "":  # what aiogram's form leaves out
-            payload[key] = prepared
-    return None if files else payload
+    """`method` as a webhook response body: its name and the JSON fields the session sends
+    for it, or None when it carries a file (a multipart body) or the session is not ours."""
+    if not isinstance(bot.session, BotApiSession):
+        return None
+    fields = bot.session.json_fields(bot, method)
+    return None if fields is None else {"method": method.__api_method__, **fields}
 
 
 class WebhookReplyMiddleware(BaseRequestMiddleware):

@@ -76,12 +76,12 @@ class BotApiSession(AiohttpSession):
         super().__init__(api=TelegramAPIServer.from_base(api_base))
         self._tls = api_base.lower().startswith("https:")
 
-    def build_form_data(  # type: ignore[override]
-        self, bot: Bot, method: TelegramMethod[TelegramType]
-    ) -> FormData | BytesPayload:
-        # The body is byte for byte what aiogram's `prepare_value` over `model_dump` gives,
-        # without the fields it leaves out anyway: pydantic drops the None ones, and the
-        # `Default(...)` sentinels (each costs pydantic microseconds to serialize as an
+    def json_fields(self, bot: Bot, method: TelegramMethod[Any]) -> dict[str, Any] | None:
+        """The fields of `method` as its JSON body carries them, or None when it carries a
+        file (which needs a multipart form)."""
+        # The fields are byte for byte what aiogram's `prepare_value` over `model_dump`
+        # gives, without the fields it leaves out anyway: pydantic drops the None ones, and
+        # the `Default(...)` sentinels (each costs pydantic microseconds to serialize as an
         # unknown type) are taken from the model and resolved here, in their own place.
         values = method.__dict__
         defaults = {key for key, value in values.items() if isinstance(value, Default)}
@@ -102,7 +102,13 @@ class BotApiSession(AiohttpSession):
             prepared = _encode(value, other)
             if prepared is not None and prepared != "":  # what aiogram's form leaves out
                 fields[key] = prepared
-        if files:
+        return None if files else fields
+
+    def build_form_data(  # type: ignore[override]
+        self, bot: Bot, method: TelegramMethod[TelegramType]
+    ) -> FormData | BytesPayload:
+        fields = self.json_fields(bot, method)
+        if fields is None:
             return super().build_form_data(bot, method)
         return BytesPayload(self.json_dumps(fields).encode(), content_type="application/json")
 

@@ -4,13 +4,10 @@ and chat, in their language and time zone, once however often the event is read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bootstrap import Runtime
@@ -22,6 +19,7 @@ from core.shared.messages import Event, Notice
 from storage.tables.infra import outbox
 from storage.tables.notifications import notice_deliveries
 from tests.integration.identity.helpers import register
+from tests.integration.statements import statements_on
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,18 +66,6 @@ async def deliveries_of(runtime: Runtime, event: Event) -> list[Delivery]:
         return await uow.notice_deliveries.of_event(event.event_id)
 
 
-@contextmanager
-def statements_on(engine: AsyncEngine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    sa_event.listen(engine.sync_engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        sa_event.remove(engine.sync_engine, "before_cursor_execute", count)
 
 
 async def people(runtime: Runtime, count: int, first: int = 0) -> list[int]:

@@ -3,31 +3,13 @@ with the same user (roles, accounts, one copy per transaction) and None for a st
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bootstrap import Runtime
 from core.identity.commands import IssueLinkCode, RedeemLinkCode, RegisterFromChannel
 from core.identity.model import Role
 from tests.integration.identity.helpers import operator, register
-
-
-@contextmanager
-def statements_on(engine: AsyncEngine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    sa_event.listen(engine.sync_engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        sa_event.remove(engine.sync_engine, "before_cursor_execute", count)
+from tests.integration.statements import statements_on
 
 
 def contact(external_id: str, platform: str = "telegram") -> RegisterFromChannel:
