@@ -1,10 +1,19 @@
-"""Reviews on SQL: invitations opened by completed orders, reviews, and the sums behind ratings."""
+"""Reviews on SQL: invitations opened by completed orders, reviews, and the sums behind ratings.
+
+Every view of a provider's card shows their latest reviews, and reviews are written far
+less often than cards are viewed: a read-only unit of work (a query) takes the first page
+of reviews about someone from `LatestReviews`, kept per engine for 30 seconds and
+dropped for a person whenever this process writes a review about them (see that class).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 
@@ -92,6 +101,107 @@ _PAGE = (
 )
 _COUNT = sa.select(sa.func.count()).select_from(reviews).where(*_ABOUT)
 
+LATEST_REVIEWS_SECONDS = 30.0
+LATEST_REVIEWS_PEOPLE = 2048
+
+# (side, limit) -> (expires at on the cache's clock, the page's rows, how many there are)
+_Pages = dict[tuple[str, int], tuple[float, tuple[Any, ...], int]]
+
+
+class LatestReviews:
+    """The first page of reviews about each person, as `SqlReviewRepository.about` read it,
+    for read-only units of work on one engine (one per engine, see `latest_reviews`).
+
+    A page lives `seconds` and at most `max_people` people are held, the least recently
+    read dropped first. A review this process writes, edits or answers drops every page
+    about its reviewee at once, and no page about them is kept while that transaction may
+    still commit, nor one read before it: the writer's next view shows the change. A review
+    written by another process (another bot, the admin CLI) shows when the page ages out,
+    at most `seconds` later, as if it had been written that much later.
+    """
+
+    def __init__(
+        self,
+        *,
+        seconds: float = LATEST_REVIEWS_SECONDS,
+        max_people: int = LATEST_REVIEWS_PEOPLE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.seconds = seconds
+        self.max_people = max_people
+        self.clock = clock
+        self._pages: OrderedDict[int, _Pages] = OrderedDict()
+        # reviewee -> the transactions that wrote about them and had not ended when last seen
+        self._writers: dict[int, list[Any]] = {}
+        # Bumped by every write: a page read before it is not kept.
+        self._generation = 0
+
+    def get(self, reviewee_id: int, side: str, limit: int) -> tuple[tuple[Any, ...], int] | None:
+        pages = self._pages.get(reviewee_id)
+        if pages is None:
+            return None
+        held = pages.get((side, limit))
+        if held is None:
+            return None
+        if held[0] <= self.clock():
+            del pages[(side, limit)]
+            return None
+        self._pages.move_to_end(reviewee_id)
+        return held[1], held[2]
+
+    def ticket(self, reviewee_id: int) -> int | None:
+        """What to hand `put` with the page about to be read; None while a write about the
+        person may still commit (a page read now could miss it)."""
+        writers = self._writers.get(reviewee_id)
+        if writers is not None:
+            writers[:] = [t for t in writers if t.is_active]
+            if writers:
+                return None
+            del self._writers[reviewee_id]
+        return self._generation
+
+    def put(
+        self, ticket: int | None, reviewee_id: int, side: str, limit: int,
+        rows: tuple[Any, ...], total: int,
+    ) -> None:
+        if ticket is None or ticket != self._generation:
+            return
+        pages = self._pages.setdefault(reviewee_id, {})
+        pages[(side, limit)] = (self.clock() + self.seconds, rows, total)
+        self._pages.move_to_end(reviewee_id)
+        while len(self._pages) > self.max_people:
+            self._pages.popitem(last=False)
+
+    def written(self, reviewee_id: int, transaction: Any) -> None:
+        """A review about the person was written in `transaction` (None: already committed)."""
+        self._generation += 1
+        self._pages.pop(reviewee_id, None)
+        for person in list(self._writers):
+            still = [t for t in self._writers[person] if t.is_active]
+            if still:
+                self._writers[person] = still
+            else:
+                del self._writers[person]
+        if transaction is not None and transaction.is_active:
+            self._writers.setdefault(reviewee_id, []).append(transaction)
+
+
+_latest_reviews: WeakKeyDictionary[Any, LatestReviews] = WeakKeyDictionary()
+
+
+def latest_reviews(engine: Any) -> LatestReviews:
+    """The engine's `LatestReviews` (an async engine or its sync engine), made on first use."""
+    key = getattr(engine, "sync_engine", engine)
+    held = _latest_reviews.get(key)
+    if held is None:
+        held = _latest_reviews[key] = LatestReviews()
+    return held
+
+
+def use_latest_reviews(engine: Any, cache: LatestReviews) -> None:
+    """Hold the engine's latest reviews in `cache` (another life, size or clock)."""
+    _latest_reviews[getattr(engine, "sync_engine", engine)] = cache
+
 
 class SqlReviewRepository(SqlRepository):
     def _review(self, row: Any) -> Review:
@@ -171,18 +281,39 @@ class SqlReviewRepository(SqlRepository):
             raise DomainError("error.review.already_submitted", order_id=review.order_id)
         review.id, review.version = int(new_id), 1
         self.uow.track(review)
+        await self._written(review)
 
     async def save(self, review: Review) -> None:
         review.version = await self.update_versioned(
             reviews, {"id": review.id}, review.version, self._values(review)
         )
         self.uow.track(review)
+        await self._written(review)
+
+    async def _written(self, review: Review) -> None:
+        """Every write of a review goes through here: the cached pages about its reviewee go."""
+        connection = await self.uow.open()
+        latest_reviews(self.uow.engine).written(
+            review.reviewee_id, connection.sync_connection.get_transaction()
+        )
 
     async def about(
         self, reviewee_id: int, side: ReviewSide, limit: int, offset: int
     ) -> tuple[Sequence[Review], int]:
+        cache, ticket = None, None
+        if offset == 0 and getattr(self.uow, "read_only", False):
+            cache = latest_reviews(self.uow.engine)
+            held = cache.get(reviewee_id, side.value, limit)
+            if held is not None:
+                return [self._review(r) for r in held[0]], held[1]
+            ticket = cache.ticket(reviewee_id)
         params = {"reviewee": reviewee_id, "side": side.value, "limit": limit, "offset": offset}
         rows = (await self.connection.execute(_PAGE, params)).all()
+        if cache is not None:
+            cache.put(
+                ticket, reviewee_id, side.value, limit, tuple(rows),
+                int(rows[0].total_reviews) if rows else 0,
+            )
         if rows:
             total = rows[0].total_reviews
         elif offset == 0:
