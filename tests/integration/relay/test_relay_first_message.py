@@ -5,6 +5,7 @@ masked exactly as before."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from core.identity.commands import BanUser, SetLocale
 from core.relay import commands as r
 from core.relay.routing import NoActiveConversation
 from core.shared.errors import DomainError
-from tests.integration.relay.conftest import RelayWorld
+from tests.integration.relay.conftest import ONLINE, Person, RelayWorld, _register
 from tests.integration.relay.test_hot_path import Statements
 from tests.unit.booking.fakes import FakePayments
 
@@ -54,6 +55,59 @@ async def test_the_first_message_of_each_side_costs_what_a_routine_one_does(
                     "INSERT INTO RELAY_MESSAGES"]
     assert first_of_customer == expected
     assert first_of_provider == expected
+
+
+async def test_chats_opened_side_by_side_route_every_message_from_memory(
+        world: RelayWorld) -> None:
+    """As on a busy server: several orders are accepted at once, then both sides of each
+    chat write straight away. Every opening forgets what it changes while the other chats'
+    routes are being read; none of that is about those chats, so their messages, the first
+    ones included, still read nothing."""
+    pairs = [(world.customer, world.provider), (world.stranger, world.other_provider)]
+    offers = [11, 13]
+    for n in range(4):
+        customer = await _register(world.runtime, "telegram", f"310{n}")
+        provider = await _register(world.runtime, "telegram", f"320{n}", "provider")
+        world.directory.add_person(customer.id)
+        world.directory.add_provider(provider.id, offer_id=300 + n, category_id=ONLINE)
+        pairs.append((customer, provider))
+        offers.append(300 + n)
+    start = world.clock.now().replace(hour=10, minute=0) + timedelta(days=2)
+
+    async def accept(customer: Person, provider: Person, offer_id: int) -> None:
+        order = await world.bus.handle(b.BookOrder(actor_id=customer.id, offer_id=offer_id,
+                                                   units=1, start=start))
+        await world.bus.handle(b.PayOrder(actor_id=customer.id, order_id=order.id))
+        await world.bus.handle(b.AcceptOrder(actor_id=provider.id, order_id=order.id))
+
+    async def talk(customer: Person, provider: Person) -> list[tuple[int, int]]:
+        reached = []
+        for turn in range(4):
+            for sender, recipient in ((customer, provider), (provider, customer)):
+                plan = await world.send(sender, f"第 {turn} 句")
+                reached += [(sender.id, t.user_id) for t in plan.targets
+                            if (t.platform, t.chat_id) == (recipient.platform, recipient.chat_id)]
+        return reached
+
+    await asyncio.gather(*(accept(customer, provider, offer)
+                           for (customer, provider), offer in zip(pairs, offers, strict=True)))
+    statements = Statements(world.runtime)
+    try:
+        chats = await asyncio.gather(*(talk(customer, provider) for customer, provider in pairs))
+    finally:
+        statements.close()
+    for (customer, provider), reached in zip(pairs, chats, strict=True):
+        assert reached == [(customer.id, provider.id), (provider.id, customer.id)] * 4
+    messages, seen = 8 * len(pairs), [s.split(",")[0] for s in statements.seen]
+    if _journal(world) is not None:
+        # Not one message read its sender or their conversations: every route was remembered
+        # when its chat opened. The rows went in as routine ones, several to an INSERT.
+        assert set(seen) == {"INSERT INTO RELAY_MESSAGES"}
+        assert len(seen) <= messages
+    else:  # SQLite: every message reads its route in its unit of work and stores its row
+        assert sorted(seen) == sorted(
+            ["BEGIN IMMEDIATE", "SELECT USERS.ID", "SELECT C.ID",
+             "INSERT INTO RELAY_MESSAGES"] * messages)
 
 
 async def test_the_first_message_reaches_the_other_side_with_contacts_masked(

@@ -90,14 +90,15 @@ async def test_someone_banned_is_not_remembered_and_so_is_refused_by_routing(
     assert routes.get(PROVIDER) is not None
 
 
-async def test_a_route_read_while_something_changed_is_not_put(stores: dict[str, Any]) -> None:
+async def test_a_route_read_while_its_person_changed_is_not_put(stores: dict[str, Any]) -> None:
     routes = RouteCache()
 
     class Forgetful(Conversations):
         async def open_for_each(self, user_ids: Sequence[int]) -> dict[int, list[Conversation]]:
-            routes.forget_user(999)  # a ban or a choice handled meanwhile
+            routes.forget_user(CUSTOMER)  # a ban or a choice of theirs handled meanwhile
+            routes.forget_user(999)  # and another order accepted: nothing of these two
             return await super().open_for_each(user_ids)
 
     stores["conversations"] = Forgetful()
     await accept(stores, 42, CUSTOMER, PROVIDER, routes)
-    assert routes.get(CUSTOMER) is None and routes.get(PROVIDER) is None
+    assert routes.get(CUSTOMER) is None and routes.get(PROVIDER) is not None

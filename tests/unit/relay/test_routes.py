@@ -44,12 +44,54 @@ def test_a_route_is_remembered_until_it_expires() -> None:
     assert cache.get(1) is None
 
 
-def test_a_route_read_while_something_changed_is_not_kept() -> None:
+def test_a_route_read_while_its_sender_changed_is_not_kept() -> None:
     cache = RouteCache()
     token = cache.begin()
-    cache.forget_user(99)  # e.g. someone chose another chat meanwhile
+    cache.forget_user(1)  # e.g. they chose another chat, or were banned, meanwhile
     cache.put(1, _route(1, _conversation(10, 1, 2)), token)
     assert cache.get(1) is None
+
+
+def test_a_route_read_while_one_of_its_conversations_changed_is_not_kept() -> None:
+    cache = RouteCache()
+    chat = _conversation(10, 1, 2)
+    token = cache.begin()
+    cache.forget_conversation(chat)  # e.g. closed, or its provider reassigned, meanwhile
+    cache.put(1, _route(1, chat), token)
+    assert cache.get(1) is None
+
+
+def test_a_route_read_before_someone_joined_is_not_kept_for_them() -> None:
+    cache = RouteCache()
+    token = cache.begin()  # operator 7's route, read without the chat they are joining
+    chat = _conversation(10, 1, 2)
+    chat.join(7, NOW)
+    cache.forget_conversation(chat)
+    cache.put(7, _route(7, _conversation(11, 3, 4)), token)
+    assert cache.get(7) is None
+
+
+def test_a_route_read_while_other_chats_changed_is_kept() -> None:
+    cache = RouteCache()
+    token = cache.begin()
+    # Meanwhile another order is accepted and another chat is closed: nothing of user 1's.
+    cache.forget_user(3, 4)
+    cache.forget_conversation(_conversation(11, 5, 6))
+    route = _route(1, _conversation(10, 1, 2))
+    cache.put(1, route, token)
+    assert cache.get(1) is route
+
+
+def test_a_route_read_before_what_is_no_longer_kept_of_forgets_is_not_kept() -> None:
+    cache = RouteCache(max_forgotten=2)
+    token = cache.begin()
+    cache.forget_user(1)
+    cache.forget_user(3, 4)  # user 1's forget is let go: it can no longer be checked
+    cache.put(1, _route(1, _conversation(10, 1, 2)), token)
+    assert cache.get(1) is None
+    route = _route(1, _conversation(10, 1, 2))
+    cache.put(1, route, cache.begin())  # read after: kept
+    assert cache.get(1) is route
 
 
 def test_nobody_is_remembered_without_a_conversation_so_a_new_one_is_seen_at_once() -> None:
