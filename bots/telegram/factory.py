@@ -25,6 +25,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.fsm.storage.redis import RedisStorage
 
 from bots.telegram import errors
+from bots.telegram.binding import bind_bots_directly
 from bots.telegram.dedup import (
     DeduplicationMiddleware,
     InMemoryDeduplicator,
@@ -56,6 +57,7 @@ def build_bot(
 ) -> Bot:
     """A Bot talking to `api_base` (Telegram, a self-hosted Bot API server, or the stand-in),
     with every send paced by the outbound limiter."""
+    bind_bots_directly()
     session = BotApiSession(api_base)
     session.middleware(OutboundRateLimitMiddleware(limiter or InProcessRateLimiter(), limits))
     return Bot(token, session=session)
