@@ -535,7 +535,7 @@ def profiling(path: str | None) -> Iterator[None]:
 def counting(service: Any, world: BotWorld) -> Iterator[dict[str, int]]:
     """SQL statements, Redis commands and Bot API calls the bot makes while the block runs
     (the whole process: handlers, the notice relay, the bus's event handlers)."""
-    counts = {"sql": 0, "redis": 0, "api": 0}
+    counts = {"sql": 0, "redis": 0, "api": 0, "api_http": 0}
 
     texts: Counter[str] = Counter()
 
@@ -562,6 +562,7 @@ def counting(service: Any, world: BotWorld) -> Iterator[dict[str, int]]:
         yield counts
     finally:
         counts["api"] = len(world.calls) - calls_before
+        counts["api_http"] = sum(1 for call in world.calls[calls_before:] if call.via == "http")
         if PROFILE_TO:
             methods = Counter(call.method for call in world.calls[calls_before:])
             Path(PROFILE_TO + ".txt").write_text("\n".join(
@@ -633,6 +634,7 @@ async def yueban_part(
         "sql_per_update": round(counts["sql"] / total, 2),
         "redis_per_update": round(counts["redis"] / total, 2),
         "api_calls_per_update": round(counts["api"] / total, 2),
+        "api_http_requests_per_update": round(counts["api_http"] / total, 2),
         "mix": dict(bench.sent),
         "latency_ms": {kind: summary(ms) for kind, ms in bench.latencies.items()},
         "failures": len(bench.failures),
@@ -689,6 +691,8 @@ async def updates_part(
         "yueban_sql_per_update": yueban["sql_per_update"],
         "yueban_redis_per_update": yueban["redis_per_update"],
         "yueban_api_calls_per_update": yueban["api_calls_per_update"],
+        # Of those, the ones that were HTTP requests (a tap's answer rides in the webhook reply).
+        "yueban_api_http_requests_per_update": yueban["api_http_requests_per_update"],
         "yueban_latency_mean_ms": {k: v["mean_ms"] for k, v in yueban["latency_ms"].items()},
         "yueban_latency_p95_ms": {k: v["p95_ms"] for k, v in yueban["latency_ms"].items()},
         "echo_latency_mean_ms": echo["latency_ms"]["mean_ms"],
