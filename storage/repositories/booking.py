@@ -121,6 +121,61 @@ _BUSY = (
     .order_by(orders.c.scheduled_start)
 )
 
+# A provider's response time is the mean wait from payment to acceptance over their latest
+# accepted orders.
+RECENT_ACCEPTANCES = 100
+
+
+def _wait_us(dialect: str) -> Any:
+    """Microseconds from an order's payment to its acceptance (none if accepted before paid),
+    exact: whole microseconds summed as integers, never float seconds."""
+    c = orders.c
+    if dialect == "postgresql":
+        wait = sa.cast(sa.extract("epoch", c.accepted_at - c.paid_at) * 1_000_000, sa.BigInteger)
+    else:
+        # SQLite stores "YYYY-MM-DD HH:MM:SS.ffffff" (UTC); its date functions keep only
+        # milliseconds, so the fraction is read as digits.
+        def epoch_us(column: Any) -> Any:
+            seconds = sa.func.strftime("%s", sa.func.substr(column, 1, 19))
+            return (sa.cast(seconds, sa.BigInteger) * 1_000_000
+                    + sa.cast(sa.func.substr(column, 21, 6), sa.BigInteger))
+
+        wait = epoch_us(c.accepted_at) - epoch_us(c.paid_at)
+    return sa.case((wait > 0, wait), else_=0)
+
+
+def _provider_record(dialect: str) -> Any:
+    """One row: the provider's finished-order counts and the total and number of their recent
+    waits, in one round trip."""
+    c = orders.c
+    theirs = c.provider_id == sa.bindparam("provider_id")
+    failed = sa.or_(
+        sa.and_(c.state == OrderState.EXPIRED.value, c.dispatch == Dispatch.DIRECT.value,
+                c.accepted_at.is_(None), c.paid_at.is_not(None)),
+        c.cancelled_by == Party.PROVIDER.value,
+        c.close_reason == "provider_no_show",
+    )
+    counts = sa.select(
+        sa.func.count(c.accepted_at).label("accepted"),
+        sa.func.sum(sa.case((c.completed_at.is_not(None), 1), else_=0)).label("completed"),
+        sa.func.sum(sa.case((failed, 1), else_=0)).label("failed"),
+    ).where(theirs).subquery("counts")
+    recent = (
+        sa.select(_wait_us(dialect).label("wait_us"))
+        .where(theirs, c.accepted_at.is_not(None), c.paid_at.is_not(None))
+        .order_by(c.accepted_at.desc(), c.id.desc())
+        .limit(RECENT_ACCEPTANCES)
+        .subquery("recent")
+    )
+    waits = sa.select(
+        sa.func.coalesce(sa.func.sum(recent.c.wait_us), 0).label("waited_us"),
+        sa.func.count().label("waits"),
+    ).subquery("waits")
+    return sa.select(counts, waits).select_from(counts.join(waits, sa.true()))
+
+
+_PROVIDER_RECORD = {dialect: _provider_record(dialect) for dialect in ("postgresql", "sqlite")}
+
 
 def _money(amount: int | None, currency: str) -> Money | None:
     return None if amount is None else Money(int(amount), currency)
@@ -317,38 +372,16 @@ class SqlOrders(SqlRepository):
         return [_order_from(r, disputes.get(r.id)) for r in rows]
 
     async def provider_record(self, provider_id: int) -> ProviderRecord:
-        c = orders.c
-        failed = sa.or_(
-            sa.and_(c.state == OrderState.EXPIRED.value, c.dispatch == Dispatch.DIRECT.value,
-                    c.accepted_at.is_(None), c.paid_at.is_not(None)),
-            c.cancelled_by == Party.PROVIDER.value,
-            c.close_reason == "provider_no_show",
-        )
-        done = c.completed_at.is_not(None)
         row = (
-            await self.connection.execute(
-                sa.select(
-                    sa.func.count(c.accepted_at).label("accepted"),
-                    sa.func.sum(sa.case((done, 1), else_=0)).label("completed"),
-                    sa.func.sum(sa.case((failed, 1), else_=0)).label("failed"),
-                ).where(c.provider_id == provider_id)
-            )
+            await self.connection.execute(_PROVIDER_RECORD[self.dialect], {"provider_id": provider_id})
         ).one()
-        recent = (
-            await self.connection.execute(
-                sa.select(c.paid_at, c.accepted_at)
-                .where(c.provider_id == provider_id, c.accepted_at.is_not(None),
-                       c.paid_at.is_not(None))
-                .order_by(c.accepted_at.desc())
-                .limit(100)
-            )
-        ).all()
-        waits = [max(0.0, (r.accepted_at - r.paid_at).total_seconds()) for r in recent]
+        waits = int(row.waits)
         return ProviderRecord(
             accepted=int(row.accepted or 0),
             completed=int(row.completed or 0),
             failed=int(row.failed or 0),
-            mean_response_s=int(sum(waits) / len(waits)) if waits else 0,
+            # The mean of the whole seconds, rounded down, from exact microseconds.
+            mean_response_s=int(row.waited_us) // (waits * 1_000_000) if waits else 0,
         )
 
 

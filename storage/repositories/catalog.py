@@ -62,7 +62,16 @@ from core.catalog.model import (
     subtree_ids,
 )
 from core.catalog.onboarding import Application, ApplicationStatus, Document, DocumentKind
-from core.catalog.ranking import bounding_box, haversine_km, quality, score
+from core.catalog.ranking import (
+    RESPONSE_HALF_LIFE_S,
+    WEIGHT_COMPLETION,
+    WEIGHT_RATING,
+    WEIGHT_RESPONSE,
+    bounding_box,
+    haversine_km,
+    quality,
+    score,
+)
 from core.catalog.search import SearchCriteria, SearchHit, SearchPage
 from core.shared.errors import NotFound
 from core.shared.money import Money
@@ -507,16 +516,47 @@ class SqlProviderRepository(SqlRepository):
     async def set_service_stats(
         self, provider_id: int, completion_rate: float, response_time_s: int
     ) -> None:
-        row = await self._stats(provider_id)
-        await self.connection.execute(
-            providers.update()
-            .where(providers.c.user_id == provider_id)
-            .values(
-                completion_rate=completion_rate,
-                response_time_s=response_time_s,
-                rank_base=quality(row.rating_bayesian, completion_rate, response_time_s),
-            )
-        )
+        # One UPDATE, no read first: the rating part of rank_base comes from the row itself,
+        # so a review's rating written meanwhile is the one ranked with.
+        completion, responsiveness = _service_terms(completion_rate, response_time_s)
+        result = await self.connection.execute(_SET_SERVICE_STATS, {
+            "provider_id": provider_id, "completion_rate": completion_rate,
+            "response_time_s": response_time_s, "completion_term": completion,
+            "responsiveness_term": responsiveness,
+        })
+        if result.rowcount != 1:
+            raise NotFound("error.provider.not_found", provider_id=provider_id)
+
+
+def _service_terms(completion_rate: float, response_time_s: int) -> tuple[float, float]:
+    """The completion and responsiveness terms of `quality`, computed as it does."""
+    completion = min(max(completion_rate, 0.0), 1.0)
+    responsiveness = 1.0 / (1.0 + max(response_time_s, 0) / RESPONSE_HALF_LIFE_S)
+    return WEIGHT_COMPLETION * completion, WEIGHT_RESPONSE * responsiveness
+
+
+def _float(value: float) -> Any:
+    return sa.literal(value, sa.Float)
+
+
+# `quality` in SQL with the same operations in the same order on the same doubles, so the
+# stored rank_base is bit for bit what `quality(rating_bayesian, ...)` returns.
+_RATING = providers.c.rating_bayesian
+_RATING_TERM = _float(WEIGHT_RATING) * (
+    sa.case((_RATING < _float(0.0), _float(0.0)), (_RATING > _float(5.0), _float(5.0)),
+            else_=_RATING)
+    / _float(5.0)
+)
+_SET_SERVICE_STATS = (
+    providers.update()
+    .where(providers.c.user_id == sa.bindparam("provider_id"))
+    .values(
+        completion_rate=sa.bindparam("completion_rate"),
+        response_time_s=sa.bindparam("response_time_s"),
+        rank_base=(_RATING_TERM + sa.bindparam("completion_term", type_=sa.Float)
+                   + sa.bindparam("responsiveness_term", type_=sa.Float)),
+    )
+)
 
 
 # -- offers --------------------------------------------------------------------------------
