@@ -1,9 +1,10 @@
 """Who is acting: the Yueban user behind each update, and the language to answer in.
 
 `ActorMiddleware` runs on every update after deduplication and throttling. It resolves the
-Telegram account to a user through the core's `RegisterFromChannel` (get-or-create, so a
+Telegram account to a user, with one read for a person already known (the core's
+`GetUserByChannel`) and otherwise the core's `RegisterFromChannel` (get-or-create, so a
 first contact registers the person, with their locale taken from Telegram's
-`language_code`) and puts `actor` and `locale` into the handler data. Handlers then build
+`language_code`), and puts `actor` and `locale` into the handler data. Handlers then build
 commands with `actor.user_id` and render in `locale`.
 
 Resolutions are cached per process for `ttl_seconds` so a busy chat does not cost one
@@ -25,7 +26,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, User
 
 from bots.i18n import normalize_locale
-from core.identity.commands import RegisterFromChannel
+from core.identity.commands import GetUserByChannel, RegisterFromChannel
 from core.messagebus import MessageBus
 
 PLATFORM = "telegram"
@@ -105,15 +106,19 @@ class ActorMiddleware(BaseMiddleware):
         return await handler(event, data)
 
     async def _register(self, telegram_user: User) -> Actor:
-        user = await self.bus.handle(
-            RegisterFromChannel(
-                platform=PLATFORM,
-                external_id=str(telegram_user.id),
-                # A private chat's id is the user's id; replies and notices go there even
-                # when the update came from a group.
-                chat_id=str(telegram_user.id),
+        account = {
+            "platform": PLATFORM,
+            "external_id": str(telegram_user.id),
+            # A private chat's id is the user's id; replies and notices go there even when
+            # the update came from a group.
+            "chat_id": str(telegram_user.id),
+        }
+        # A returning person (nearly every lookup) is one read, with no write transaction.
+        user = await self.bus.handle(GetUserByChannel(**account))
+        if user is None:
+            user = await self.bus.handle(RegisterFromChannel(
+                **account,
                 display_name=telegram_user.full_name,
                 language_code=telegram_user.language_code,
-            )
-        )
+            ))
         return Actor(user.id, user.locale, user.display_name, telegram_user.id, user.timezone)

@@ -110,6 +110,18 @@ class GetUser(Query):
 
 
 @dataclass(frozen=True, kw_only=True)
+class GetUserByChannel(Query):
+    """The user behind a chat account when `RegisterFromChannel` would write nothing for it:
+    None for an account nobody holds, or one now talking from another chat. An edge asks
+    this first and sends `RegisterFromChannel` only on None, so a returning person costs one
+    read and no write transaction."""
+
+    platform: str
+    external_id: str
+    chat_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class GetUserHistory(Query):
     """The audited decisions about a user (bans, roles, links, strikes), oldest first."""
 

@@ -14,6 +14,7 @@ from core.identity.commands import (
     BanUser,
     BlockUser,
     GetUser,
+    GetUserByChannel,
     GetUserHistory,
     GrantRole,
     IssueLinkCode,
@@ -139,6 +140,14 @@ async def register_from_channel(
         uow, user.id, "register", user.id, now, to_state=user.status.value,
         platform=account.platform,
     )
+    return user
+
+
+async def get_user_by_channel(cmd: GetUserByChannel, uow: UnitOfWork) -> User | None:
+    account = check_account(ChannelAccount(cmd.platform, cmd.external_id, cmd.chat_id))
+    user = await uow.users.get_by_channel(account.platform, account.external_id)
+    if user is None or not user.talks_from(account):
+        return None  # registering would write: the edge sends RegisterFromChannel
     return user
 
 
@@ -426,6 +435,7 @@ COMMAND_HANDLERS: dict[type[Command], Handler] = {
     BlockUser: block_user,
     UnblockUser: unblock_user,
     GetUser: get_user,
+    GetUserByChannel: get_user_by_channel,
     GetUserHistory: get_user_history,
     ListUsers: list_users,
 }

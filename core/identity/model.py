@@ -332,6 +332,10 @@ class User(Aggregate):
             )
         )
 
+    def talks_from(self, account: ChannelAccount) -> bool:
+        """This user holds `account` and it talks from the chat on file (nothing to update)."""
+        return any(a.key == account.key and a.chat_id == account.chat_id for a in self.accounts)
+
     def update_chat(self, account: ChannelAccount) -> bool:
         """The chat a known account talks from changed (e.g. a new WeChat session)."""
         updated = tuple(
