@@ -1,8 +1,8 @@
 """One inbound WeChat message being answered: who acts, their session, and what we say back.
 
 A `Conversation` is what every flow function receives. It carries the acting user (resolved
-through the core's `RegisterFromChannel`, cached briefly per openid), the person's
-`Session`, the idempotency key made at the edge (`wx:{MsgId}`, or for events
+through the core's `GetUserByChannel`, else `RegisterFromChannel`, cached briefly per
+openid), the person's `Session`, the idempotency key made at the edge (`wx:{MsgId}`, or for events
 `wx:{FromUserName}:{CreateTime}:{Event}`), and collects the replies (`Text`, `Image`) the
 intake then sends: the first text as WeChat's passive reply when it is ready in time, the
 rest as customer-service messages.
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from bots.i18n import gettext
 from bots.wechat.render import numbered, split_text
 from bots.wechat.sessions import MAX_CHOICES, Session
-from core.identity.commands import RegisterFromChannel
+from core.identity.commands import GetUserByChannel, RegisterFromChannel
 from core.messagebus import MessageBus
 from core.shared.messages import Command
 
@@ -91,11 +91,14 @@ async def resolve_actor(bus: MessageBus, cache: ActorCache, openid: str) -> Acto
     actor = cache.get(openid)
     if actor is not None:
         return actor
-    user = await bus.handle(RegisterFromChannel(
-        platform=PLATFORM, external_id=openid, chat_id=openid,
-        # WeChat no longer tells an account its followers' nicknames.
-        display_name=f"微信用户{openid[-4:]}",
-    ))
+    # A returning follower costs one read; only a new one (or a changed account) registers.
+    user = await bus.handle(GetUserByChannel(platform=PLATFORM, external_id=openid, chat_id=openid))
+    if user is None:
+        user = await bus.handle(RegisterFromChannel(
+            platform=PLATFORM, external_id=openid, chat_id=openid,
+            # WeChat no longer tells an account its followers' nicknames.
+            display_name=f"微信用户{openid[-4:]}",
+        ))
     actor = Actor(user.id, user.locale, user.timezone, user.display_name,
                   frozenset(str(role) for role in user.roles))
     cache.put(openid, actor)
