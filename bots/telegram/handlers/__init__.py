@@ -2,7 +2,9 @@
 
 Routers are built by functions (a router can belong to one parent only, and tests build many
 dispatchers). Product flows add their router to `FEATURES` in the order they should match;
-`fallback` stays last so anything unmatched gets a clear answer.
+`fallback` stays last so anything unmatched gets a clear answer. The root sends a button tap
+only to the routers that could take its callback data (`bots.telegram.routing`), in this
+same order.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from aiogram.types import BotCommand
 
 from bots.i18n import gettext
 from bots.telegram.handlers import customer, fallback, operator, provider, relay, settings, start
+from bots.telegram.routing import PrefixRouter
 
 FEATURES: list[Callable[[], Router]] = [start.router, settings.router]
 FEATURES.append(provider.router)  # /apply, /workspace and the provider's order buttons
@@ -31,8 +34,10 @@ FEATURES.append(relay.buttons_router)
 MENU_COMMANDS = ("start", *customer.COMMANDS, *provider.COMMANDS, "language", "help")
 
 
-def build_router_tree() -> Router:
-    root = Router(name="yueban")
+def build_router_tree(*, by_prefix: bool = True) -> Router:
+    """The tree under one root; `by_prefix=False` offers a tap to every router in order, as
+    aiogram does (the tests compare the two)."""
+    root = PrefixRouter(name="yueban", by_prefix=by_prefix)
     for make in FEATURES:
         root.include_router(make())
     root.include_router(fallback.router())
