@@ -13,14 +13,16 @@ no handler that could accept the tap; filters are taken to be free of side effec
 aiogram assumes too (it stops evaluating at the first that fails).
 
 The walk mirrors aiogram's `Router.propagate_event`; `check_aiogram` pins the aiogram code
-the mirror and the index rely on, so an upgrade that changes it fails at startup (and in
-the tests) instead of routing differently.
+the mirror and the index rely on. An aiogram that changed it is routed by aiogram's own
+walk (with a warning at startup) instead of differently, and the tests fail until this
+module is checked against it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -31,6 +33,8 @@ from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.dispatcher.event.telegram import TelegramEventObserver
 from aiogram.filters.callback_data import CallbackData, CallbackQueryFilter
 from aiogram.types import CallbackQuery, TelegramObject
+
+log = logging.getLogger(__name__)
 
 UPDATE_TYPE = "callback_query"
 SEPARATOR = ":"
@@ -194,7 +198,11 @@ class PrefixRouter(Router):
     def __init__(self, *, name: str | None = None, by_prefix: bool = True) -> None:
         super().__init__(name=name)
         if by_prefix:
-            check_aiogram()
+            try:
+                check_aiogram()
+            except RuntimeError as drift:
+                log.warning("taps take aiogram's full walk: %s", drift)
+                by_prefix = False
         self.by_prefix = by_prefix
         self._routes: CallbackRoutes | None = None
 

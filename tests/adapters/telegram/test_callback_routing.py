@@ -4,6 +4,7 @@ only the routers that could take its callback data."""
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -285,14 +286,22 @@ async def test_middlewares_router_filters_and_skips_apply_as_in_aiograms_walk(
     assert "outer watched" in traces["index"]  # the outer middleware runs for every tap
 
 
-def test_an_aiogram_whose_propagation_changed_refuses_to_route_by_prefix(
-    monkeypatch: pytest.MonkeyPatch,
+def test_the_installed_aiogram_is_the_one_the_walk_mirrors() -> None:
+    routing.check_aiogram()  # an upgrade that changed it fails here, not in production
+    assert build_router_tree().by_prefix
+
+
+def test_an_aiogram_whose_propagation_changed_gets_its_own_walk(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setitem(routing._PINNED, "Router._propagate_event", "0" * 64)
     routing.check_aiogram.cache_clear()
     try:
         with pytest.raises(RuntimeError, match=r"aiogram changed Router\._propagate_event"):
-            build_router_tree()
-        assert isinstance(build_router_tree(by_prefix=False), PrefixRouter)  # still builds
+            routing.check_aiogram()
+        with caplog.at_level(logging.WARNING, logger="bots.telegram.routing"):
+            root = build_router_tree()
+        assert isinstance(root, PrefixRouter) and not root.by_prefix
+        assert "taps take aiogram's full walk" in caplog.text
     finally:
         routing.check_aiogram.cache_clear()
