@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from app.bootstrap import Runtime, bootstrap
+from app.process import tune_collector
 from app.scheduler import sweeping
 from app.settings import ConfigurationError, Settings
 from app.wechat import build_wechat, check_wechat_settings, serve_wechat
@@ -94,6 +95,7 @@ async def run_channels(settings: Settings, *, announce: bool = True,
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
+    tune_collector()
     try:
         async with sweeping(runtime):
             await serve_channels(settings, runtime, stop, redis=redis, announce=announce,

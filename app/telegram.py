@@ -32,6 +32,7 @@ from aiohttp import web
 
 from app.bootstrap import Runtime, bootstrap
 from app.notifications import GroupRoute, NotificationRelay
+from app.process import tune_collector
 from app.scheduler import sweeping
 from app.settings import ConfigurationError, Settings
 from bots.i18n import LOCALES
@@ -313,6 +314,7 @@ async def run_telegram(
     runtime = bootstrap(settings)
     redis = _redis(settings.redis_url) if settings.redis_url else None
     service = build_telegram(settings, runtime, redis=redis)
+    tune_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
