@@ -70,6 +70,7 @@ use_repository_root()
 import sqlalchemy as sa  # noqa: E402
 
 from app.bootstrap import bootstrap  # noqa: E402
+from app.process import tune_collector  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.telegram import build_telegram, serve_telegram  # noqa: E402
 from bots.telegram.ratelimit import OutboundRateLimitMiddleware  # noqa: E402
@@ -206,6 +207,7 @@ async def _serve_floor(config: dict[str, Any], users: list[tuple[int, str, int, 
     try:
         await web.TCPSite(runner, "127.0.0.1", settings["http_port"]).start()
         await bot.set_webhook(settings["telegram_webhook_url"], secret_token=SECRET)
+        tune_collector()  # the same collector as Yueban's processes
         answers.put(("ready", None))
         await _signalled(start, None)
         cpu_started = time.process_time()
@@ -247,6 +249,7 @@ async def _serve_bot(config: dict[str, Any], users: list[tuple[int, str, int, st
         if index == 0:
             await _seed(runtime.bus, clock, directory, users)
         serving = asyncio.create_task(serve_telegram(service, stopping, announce=index == 0))
+        tune_collector()  # as `yueban run` does once it is wired
         answers.put(("ready", None))
         await _signalled(start, serving)
         await service.relay.drain()  # the warm-up's copies are not the window's
