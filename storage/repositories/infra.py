@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -65,34 +66,38 @@ class SqlOutbox(SqlRepository):
 
 
 class SqlIdempotencyKeys(SqlRepository):
+    # Built once per dialect and run with new values: building and keying an INSERT with
+    # `.values(...)` on every command cost more CPU than running it.
+    _claims: dict[str, Any] = {}
+
     async def claim(self, key: str, at: datetime) -> None:
         # ON CONFLICT DO NOTHING keeps the transaction usable; a concurrent claimer of the
         # same key waits for ours to commit and then sees rowcount 0.
-        statement = (
-            self.insert(processed_commands)
-            .values(key=key, processed_at=at)
-            .on_conflict_do_nothing(index_elements=["key"])
-        )
-        result = await self.connection.execute(statement)
+        statement = self._claims.get(self.dialect)
+        if statement is None:
+            statement = self._claims[self.dialect] = self.insert(
+                processed_commands).on_conflict_do_nothing(index_elements=["key"])
+        result = await self.connection.execute(statement, {"key": key, "processed_at": at})
         if result.rowcount != 1:
             raise AlreadyProcessed(key)
 
 
+_ADD_AUDIT = audit_log.insert()
+
+
 class SqlAuditLog(SqlRepository):
     async def add(self, entry: AuditEntry) -> None:
-        await self.connection.execute(
-            audit_log.insert().values(
-                entity=entry.entity,
-                entity_id=str(entry.entity_id),
-                action=entry.action,
-                actor_id=entry.actor_id,
-                at=entry.at,
-                from_state=entry.from_state,
-                to_state=entry.to_state,
-                reason=entry.reason,
-                data=entry.data,
-            )
-        )
+        await self.connection.execute(_ADD_AUDIT, {
+            "entity": entry.entity,
+            "entity_id": str(entry.entity_id),
+            "action": entry.action,
+            "actor_id": entry.actor_id,
+            "at": entry.at,
+            "from_state": entry.from_state,
+            "to_state": entry.to_state,
+            "reason": entry.reason,
+            "data": entry.data,
+        })
 
     async def for_entity(self, entity: str, entity_id: str) -> list[AuditEntry]:
         rows = (
