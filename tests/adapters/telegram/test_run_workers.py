@@ -92,18 +92,21 @@ async def serving(postgres_url: str, redis_url: str, tmp_path: Path) -> AsyncIte
             "YUEBAN_TELEGRAM_WEBHOOK_SECRET": SECRET,
             "YUEBAN_HTTP_PORT": str(port),
         }
+        # A session of its own, so a failing test can kill the workers with their parent:
+        # left behind, they keep the output pipe open and the test waits for it forever.
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "app.cli", "run", env=env, cwd=tmp_path,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
         )
         served = Served(process, standin, port, updates)
         try:
             await _until_serving(served)
             yield served
         finally:
-            if served.process.returncode is None:
-                served.process.kill()
-                await served.process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(served.process.pid, signal.SIGKILL)  # the parent and its workers
+            await served.process.wait()
             await _forget(redis_url, standin.bot.bot_id)
 
 
