@@ -150,12 +150,15 @@ def _parent_of(pid: int) -> int:
 
 
 async def _workers_answering(served: Served, wanted: int = 2) -> dict[int, int]:
+    """Which workers answer: asked until `wanted` have, for up to 30 s, since one worker may
+    be up well before the other (each imports and wires everything on its own)."""
     seen: dict[int, int] = {}
-    for _ in range(200):
+    deadline = asyncio.get_running_loop().time() + 30
+    while len(seen) < wanted and asyncio.get_running_loop().time() < deadline:
         index, pid = await served.worker_of("GET", f"http://127.0.0.1:{served.port}/healthz")
         seen[index] = pid
-        if len(seen) == wanted:
-            break
+        if len(seen) < wanted:
+            await asyncio.sleep(0.01)
     return seen
 
 
