@@ -107,9 +107,9 @@ async def run_channels(settings: Settings, *, announce: bool = True,
 
 
 def _redis(url: str) -> Redis:
-    from redis.asyncio import Redis
+    from storage.redis_client import redis_client
 
-    return Redis.from_url(url)
+    return redis_client(url)
 
 
 # -- N worker processes on one port --------------------------------------------------------------

@@ -330,6 +330,6 @@ async def run_telegram(
 
 
 def _redis(url: str) -> Redis:
-    from redis.asyncio import Redis
+    from storage.redis_client import redis_client
 
-    return Redis.from_url(url)
+    return redis_client(url)

@@ -153,9 +153,9 @@ def leader_lock(name: str, *, engine: AsyncEngine, redis_url: str | None = None,
                 ttl_s: float = 60.0) -> LeaderLock:
     """Redis when configured, else the database's own mechanism."""
     if redis_url:
-        from redis import asyncio as aioredis
+        from storage.redis_client import redis_client
 
-        return RedisLock(aioredis.Redis.from_url(redis_url), name, ttl_s)
+        return RedisLock(redis_client(redis_url), name, ttl_s)
     url = make_url(str(engine.url))
     if url.get_backend_name() == "postgresql":
         return PostgresAdvisoryLock(engine, name)
