@@ -9,6 +9,8 @@ cells live in the same Redis, the claim takes the update's cell in the same scri
 the verdict to `ThrottlingMiddleware`, and given the keys of the sender's FSM state and data
 (an `FsmPrefetch`) it reads them too: one round trip for all three. That is why the
 middleware runs before aiogram's FSM middleware, which would otherwise read the state first.
+Under load many updates arrive in one pass of the event loop; their claims go to Redis as one
+script call (`bots.telegram.batching`), run in arrival order.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update, User
 
+from bots.telegram.batching import Batcher
 from bots.telegram.lua import LuaScript
 from bots.telegram.ratelimit import RedisRateLimiter, Rule
 from bots.telegram.throttling import THROTTLE_WAIT, ThrottlingMiddleware
@@ -76,38 +79,56 @@ class InMemoryDeduplicator:
         return len(self._expiry)
 
 
-# KEYS[1]: the update's claim, KEYS[2]: the sender's throttle cell (the GCRA arrival time
-# `RedisRateLimiter` keeps), KEYS[3] and KEYS[4] (optional): the sender's FSM state and data.
-# ARGV: the claim's time to live, the rule's interval and tolerance. A claim already held
-# returns -1 and takes nothing; otherwise the claim is held and the cell taken if free now
-# (0), else left (the seconds until free), exactly as `RedisRateLimiter.try_acquire` would
-# decide. The answer is {verdict, state, data}; state and data nil when not asked for.
-_CLAIM_THEN_TRY = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
-  return {'-1'}
-end
-local verdict = '0'
-local state = false
-local data = false
-if #KEYS >= 4 then
-  state = redis.call('GET', KEYS[3])
-  data = redis.call('GET', KEYS[4])
-end
+# Claims made in one pass of the event loop, in order. Each claim has 2 keys (the update's
+# claim, the sender's throttle cell: the GCRA arrival time `RedisRateLimiter` keeps) or 4
+# (and the sender's FSM state and data). ARGV: the claims' time to live, then per claim its
+# key count and the rule's interval and tolerance. A claim already held answers -1 and takes
+# nothing; otherwise the claim is held and the cell taken if free now (0), else left (the
+# seconds until free), exactly as `RedisRateLimiter.try_acquire` would decide. Each answer is
+# {verdict, state, data}; state and data nil when not asked for.
+_CLAIMS_THEN_TRY = """
+local ttl = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local interval = tonumber(ARGV[2])
-local tolerance = tonumber(ARGV[3])
-local stored = redis.call('GET', KEYS[2])
-local tat = stored and tonumber(stored) or now
-if tat < now then tat = now end
-local wait = tat - tolerance - now
-if wait > 0 then
-  return {tostring(wait), state, data}
+local answers = {}
+local k = 1
+local a = 2
+while a <= #ARGV do
+  local count = tonumber(ARGV[a])
+  local interval = tonumber(ARGV[a + 1])
+  local tolerance = tonumber(ARGV[a + 2])
+  if not redis.call('SET', KEYS[k], '1', 'NX', 'EX', ttl) then
+    answers[#answers + 1] = {'-1'}
+  else
+    local state = false
+    local data = false
+    if count >= 4 then
+      state = redis.call('GET', KEYS[k + 2])
+      data = redis.call('GET', KEYS[k + 3])
+    end
+    local stored = redis.call('GET', KEYS[k + 1])
+    local tat = stored and tonumber(stored) or now
+    if tat < now then tat = now end
+    local wait = tat - tolerance - now
+    -- Arrival times are stored to the microsecond: within one call (one `now`) a cell
+    -- taken a moment ago must not read as a hair late.
+    if wait > 1e-6 then
+      answers[#answers + 1] = {tostring(wait), state, data}
+    else
+      tat = tat + interval
+      redis.call('SET', KEYS[k + 1], string.format('%.6f', tat), 'PX',
+                 math.ceil((tat - now) * 1000) + 1000)
+      answers[#answers + 1] = {'0', state, data}
+    end
+  end
+  k = k + count
+  a = a + 3
 end
-tat = tat + interval
-redis.call('SET', KEYS[2], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
-return {verdict, state, data}
+return answers
 """
+
+Claim = tuple[list[str], Rule]  # (its keys, the throttle rule)
+ClaimAnswer = tuple[float | None, bytes | None, bytes | None]
 
 
 class FsmPrefetch(Protocol):
@@ -145,7 +166,9 @@ class RedisDeduplicator:
         self._ttl = int(ttl_seconds)
         self._prefix = prefix
         self._throttle_prefix = throttle_prefix
-        self._claim_then_try = LuaScript(redis, _CLAIM_THEN_TRY)
+        self._claims_then_try = LuaScript(redis, _CLAIMS_THEN_TRY)
+        # Updates arrive together under load: their claims share a round trip.
+        self._claims: Batcher[Claim, ClaimAnswer] = Batcher(self._claim_all)
 
     async def first_time(self, key: str) -> bool:
         return bool(await self._redis.set(self._prefix + key, b"1", nx=True, ex=self._ttl))
@@ -175,13 +198,23 @@ class RedisDeduplicator:
         keys = [self._prefix + key, self._throttle_prefix + rule.key]
         if fsm_keys is not None:
             keys.extend(fsm_keys)
-        answer = await self._claim_then_try(
-            keys=keys, args=[self._ttl, repr(rule.interval), repr(rule.tolerance)]
-        )
-        wait = float(_text(answer[0]) or 0)
-        state = answer[1] if len(answer) > 1 else None
-        data = answer[2] if len(answer) > 2 else None
-        return (None if wait < 0 else wait), state, data
+        return await self._claims.submit((keys, rule))
+
+    async def _claim_all(self, claims: Sequence[Claim]) -> list[ClaimAnswer]:
+        keys: list[str] = []
+        args: list[Any] = [self._ttl]
+        for claim_keys, rule in claims:
+            keys.extend(claim_keys)
+            args.extend([len(claim_keys), repr(rule.interval), repr(rule.tolerance)])
+        answers = await self._claims_then_try(keys=keys, args=args)
+        return [_claim_answer(answer) for answer in answers]
+
+
+def _claim_answer(answer: list[Any]) -> ClaimAnswer:
+    wait = float(_text(answer[0]) or 0)
+    state = answer[1] if len(answer) > 1 else None
+    data = answer[2] if len(answer) > 2 else None
+    return (None if wait < 0 else wait), state, data
 
 
 class DeduplicationMiddleware(BaseMiddleware):

@@ -39,6 +39,7 @@ from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 
+from bots.telegram.batching import Batcher
 from bots.telegram.lua import LuaScript
 
 if TYPE_CHECKING:
@@ -161,8 +162,9 @@ class InProcessRateLimiter:
         return 0.0 if self._decide([tried], cost, reserve_if_late=False) <= 0 else None
 
 
-# KEYS: the rule keys. ARGV: mode ("reserve" | "try" | "take" | "penalize" |
-# "reserve_then_try"), cost, cells wanted or seconds, then interval and tolerance per key. Redis's own clock keeps every worker on one time line.
+# KEYS: the rule keys. ARGV: mode ("reserve" | "try" | "take" | "penalize"), cost, cells
+# wanted or seconds, then interval and tolerance per key; "reserve_then_try" takes pairs of
+# keys (see there). Redis's own clock keeps every worker on one time line.
 _GCRA_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -200,20 +202,41 @@ if mode == 'penalize' then
   return '0'
 end
 if mode == 'reserve_then_try' then
-  -- KEYS[1] reserved (its wait returned if any), then KEYS[2] taken only if free now.
-  for i = 1, 2 do
-    local interval, tolerance, burst, tat = cell(i)
-    local cost = math.min(amount, burst)
-    local start = math.max(now, tat + (cost - 1) * interval - tolerance)
-    if i == 2 and start > now then
-      return '-1'
+  -- Pairs of keys, in order: KEYS[2p-1] reserved (its wait answered if any), then KEYS[2p]
+  -- taken only if free now. ARGV from 2 on: per pair its cost, then interval and tolerance
+  -- of each key. One answer per pair: the wait, '0' (both taken) or '-1' (the second not free).
+  local answers = {}
+  for p = 1, #KEYS / 2 do
+    local base = 2 + (p - 1) * 5
+    local answer = '0'
+    for i = 1, 2 do
+      local key = KEYS[2 * (p - 1) + i]
+      local interval = tonumber(ARGV[base + 2 * i - 1])
+      local tolerance = tonumber(ARGV[base + 2 * i])
+      local burst = math.floor(tolerance / interval + 0.5) + 1
+      local stored = redis.call('GET', key)
+      local tat = stored and tonumber(stored) or now
+      if tat < now then tat = now end
+      local cost = math.min(tonumber(ARGV[base]), burst)
+      local start = tat + (cost - 1) * interval - tolerance
+      -- Arrival times are stored to the microsecond: within one call (one `now`) a cell
+      -- stored a moment ago must not read as a hair late.
+      if start < now + 1e-6 then start = now end
+      if i == 2 and start > now then
+        answer = '-1'
+        break
+      end
+      local next_tat = math.max(tat, start) + cost * interval
+      redis.call('SET', key, string.format('%.6f', next_tat), 'PX',
+                 math.ceil((next_tat - now) * 1000) + 1000)
+      if start > now then
+        answer = tostring(start - now)
+        break
+      end
     end
-    store(i, math.max(tat, start) + cost * interval)
-    if start > now then
-      return tostring(start - now)
-    end
+    answers[p] = answer
   end
-  return '0'
+  return answers
 end
 local start = now
 local cells = {}
@@ -242,6 +265,9 @@ class RedisRateLimiter:
         self._redis = redis
         self._prefix = prefix
         self._script = LuaScript(redis, _GCRA_SCRIPT)
+        # A send's turn is asked for on every message; sends started in one pass of the event
+        # loop ask together.
+        self._pairs: Batcher[tuple[Rule, Rule, int], float | None] = Batcher(self._reserve_pairs)
 
     async def _run(self, mode: str, rules: Sequence[Rule], amount: float) -> float:
         if not rules:
@@ -267,8 +293,18 @@ class RedisRateLimiter:
         await self._run("penalize", rules, seconds)
 
     async def reserve_then_try(self, reserved: Rule, tried: Rule, cost: int = 1) -> float | None:
-        wait = await self._run("reserve_then_try", [reserved, tried], cost)
-        return None if wait < 0 else wait
+        return await self._pairs.submit((reserved, tried, cost))
+
+    async def _reserve_pairs(self, pairs: Sequence[tuple[Rule, Rule, int]]) -> list[float | None]:
+        keys: list[str] = []
+        args: list[Any] = ["reserve_then_try"]
+        for reserved, tried, cost in pairs:
+            keys.extend([self._prefix + reserved.key, self._prefix + tried.key])
+            args.extend([cost, repr(reserved.interval), repr(reserved.tolerance),
+                         repr(tried.interval), repr(tried.tolerance)])
+        answers = await self._script(keys=keys, args=args)
+        waits = [float(a.decode() if isinstance(a, bytes) else a) for a in answers]
+        return [None if wait < 0 else wait for wait in waits]
 
 
 @dataclass(frozen=True)
