@@ -482,36 +482,16 @@ class SqlProviderRepository(SqlRepository):
         )
         return await self._load(self.for_update(query))
 
-    async def _stats(self, provider_id: int) -> Any:
-        row = (
-            await self.connection.execute(
-                self.for_update(
-                    sa.select(
-                        providers.c.rating_bayesian,
-                        providers.c.completion_rate,
-                        providers.c.response_time_s,
-                    ).where(providers.c.user_id == provider_id)
-                )
-            )
-        ).first()
-        if row is None:
-            raise NotFound("error.provider.not_found", provider_id=provider_id)
-        return row
-
     async def set_rating_stats(
         self, provider_id: int, count: int, average: float, bayesian: float
     ) -> None:
-        row = await self._stats(provider_id)
-        await self.connection.execute(
-            providers.update()
-            .where(providers.c.user_id == provider_id)
-            .values(
-                rating_count=count,
-                rating_average=average,
-                rating_bayesian=bayesian,
-                rank_base=quality(bayesian, row.completion_rate, row.response_time_s),
-            )
-        )
+        # One UPDATE, no read first: the service part of rank_base comes from the row itself.
+        result = await self.connection.execute(_SET_RATING_STATS, {
+            "provider_id": provider_id, "rating_count": count, "rating_average": average,
+            "rating_bayesian": bayesian, "rating_term": _rating_term(bayesian),
+        })
+        if result.rowcount != 1:
+            raise NotFound("error.provider.not_found", provider_id=provider_id)
 
     async def set_service_stats(
         self, provider_id: int, completion_rate: float, response_time_s: int
@@ -526,6 +506,11 @@ class SqlProviderRepository(SqlRepository):
         })
         if result.rowcount != 1:
             raise NotFound("error.provider.not_found", provider_id=provider_id)
+
+
+def _rating_term(rating_bayesian: float) -> float:
+    """The rating term of `quality`, computed as it does."""
+    return WEIGHT_RATING * (min(max(rating_bayesian, 0.0), 5.0) / 5.0)
 
 
 def _service_terms(completion_rate: float, response_time_s: int) -> tuple[float, float]:
@@ -546,6 +531,32 @@ _RATING_TERM = _float(WEIGHT_RATING) * (
     sa.case((_RATING < _float(0.0), _float(0.0)), (_RATING > _float(5.0), _float(5.0)),
             else_=_RATING)
     / _float(5.0)
+)
+_COMPLETION = providers.c.completion_rate
+_COMPLETION_TERM = _float(WEIGHT_COMPLETION) * sa.case(
+    (_COMPLETION < _float(0.0), _float(0.0)), (_COMPLETION > _float(1.0), _float(1.0)),
+    else_=_COMPLETION,
+)
+_RESPONSE = providers.c.response_time_s
+# A whole number of seconds over the half-life: the same correctly rounded quotient in
+# Python (int / int) and in SQL (both exact as doubles).
+_RESPONSIVENESS_TERM = _float(WEIGHT_RESPONSE) * (
+    _float(1.0) / (
+        _float(1.0)
+        + sa.cast(sa.case((_RESPONSE < 0, 0), else_=_RESPONSE), sa.Float)
+        / _float(float(RESPONSE_HALF_LIFE_S))
+    )
+)
+_SET_RATING_STATS = (
+    providers.update()
+    .where(providers.c.user_id == sa.bindparam("provider_id"))
+    .values(
+        rating_count=sa.bindparam("rating_count"),
+        rating_average=sa.bindparam("rating_average"),
+        rating_bayesian=sa.bindparam("rating_bayesian"),
+        rank_base=(sa.bindparam("rating_term", type_=sa.Float) + _COMPLETION_TERM
+                   + _RESPONSIVENESS_TERM),
+    )
 )
 _SET_SERVICE_STATS = (
     providers.update()
