@@ -234,9 +234,9 @@ async def _serve_bot(config: dict[str, Any], users: list[tuple[int, str, int, st
     statements = StatementLog(runtime.engine, *([journal.engine] if journal else []))
     redis = None
     if config["redis_url"]:
-        from redis.asyncio import Redis
+        from storage.redis_client import redis_client
 
-        redis = Redis.from_url(config["redis_url"])
+        redis = redis_client(config["redis_url"])
     namespace = config["namespace"]
     service = build_telegram(settings, runtime, redis=redis, redis_namespace=namespace)
     for middleware in service.bot.session.middleware:

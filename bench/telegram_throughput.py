@@ -350,9 +350,9 @@ async def yueban_bot(
     runtime = bootstrap(settings)
     redis = None
     if redis_url:
-        from redis.asyncio import Redis
+        from storage.redis_client import redis_client
 
-        redis = Redis.from_url(redis_url)
+        redis = redis_client(redis_url)
     namespace = f"yueban-bench-{uuid.uuid4().hex[:8]}"
     service = build_telegram(settings, runtime, redis=redis, redis_namespace=namespace)
     # Nor Telegram's one message a second per chat: a booking's notices and a chat's copies
@@ -727,9 +727,9 @@ async def broadcast_part(redis_url: str | None) -> dict[str, Any]:
             people = await asyncio.gather(*(new_person(n) for n in range(BROADCAST_MESSAGES)))
             redis = None
             if redis_url:
-                from redis.asyncio import Redis
+                from storage.redis_client import redis_client
 
-                redis = Redis.from_url(redis_url)
+                redis = redis_client(redis_url)
             prefix = f"yueban-bench-{uuid.uuid4().hex[:8]}:rate:"
             limiter = RedisRateLimiter(redis, prefix=prefix) if redis else InProcessRateLimiter()
             bot = build_bot(

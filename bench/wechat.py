@@ -46,9 +46,9 @@ async def run(rate: float, seconds: float, redis_url: str | None) -> dict[str, o
     redis = None
     dedup: Deduplicator
     if redis_url:
-        from redis.asyncio import Redis
+        from storage.redis_client import redis_client
 
-        redis = Redis.from_url(redis_url)
+        redis = redis_client(redis_url)
         dedup = RedisDeduplicator(redis, prefix=f"yueban:bench:{time.time_ns()}:")
     else:
         dedup = InMemoryDeduplicator()
