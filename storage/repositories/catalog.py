@@ -23,17 +23,23 @@ it, and another process's edit is seen when it expires. Commands read the table,
 through `recent`, which booking uses to price and check an order: a category an operator
 edits in another process (the admin CLI) reaches bookings at most that many seconds later,
 as if the edit had been made that much later.
+
+Browsing reads the same pages and cards over and over, each written far less often than
+read. A read-only unit of work takes them from the engine's `BrowseCache` (pages of
+providers and cards for `BROWSE_PAGE_SECONDS` / `BROWSE_CARD_SECONDS`, whether a viewer
+saved a provider keyed by viewer): every write through these repositories drops what it
+affects, and another process's change shows when what was read before it ages out.
 """
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, WeakSet
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -116,6 +122,212 @@ class Moment:
     moment: tuple[date, int, int]
     zones: list[str]
     size: int  # providers in these zones
+
+# -- browsing ------------------------------------------------------------------------------
+
+# A list page carries each provider's "online now" dot and a card their presence: a change
+# made by another process (another worker, the admin CLI) shows at most this late. A few
+# seconds is less than a customer takes to read a page and tap, booking checks the provider
+# against fresh rows anyway, and pages and cards are read again by other customers within
+# seconds, so most repeated reads still find them.
+BROWSE_PAGE_SECONDS = 5.0
+BROWSE_CARD_SECONDS = 5.0
+# At most this many of each are held, the least recently read dropped first: a page is a
+# few kilobytes, a card a couple (its row, offers and schedule), a viewer's favourite a pair.
+MAX_BROWSE_PAGES = 1_024
+MAX_BROWSE_CARDS = 4_096
+MAX_BROWSE_FAVOURITES = 16_384
+
+_EVERYTHING = object()  # the writer key of a write that affects every entry of a shelf
+
+
+class _Shelf:
+    """Entries of one kind, each living `seconds`, at most `size` of them; with the
+    bookkeeping that keeps out what a read may have missed of a write made here.
+
+    A write drops what it affects (its key, or every entry) as soon as it is made, and
+    `ticket` refuses to hand a ticket for a key while a transaction that wrote it may still
+    commit: a read made then could miss the write. `put` keeps nothing read with a ticket
+    taken before any later write (of any key: rare, and simpler than tracking each).
+    """
+
+    def __init__(self, seconds: float, size: int, clock: Callable[[], float]) -> None:
+        self.seconds = seconds
+        self.size = size
+        self.clock = clock
+        self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        # key (or _EVERYTHING) -> the transactions that wrote it and had not ended when seen
+        self._writers: dict[Hashable, list[Any]] = {}
+        self._generation = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Hashable) -> tuple[Any] | None:
+        """(value,) while held and young enough; None otherwise."""
+        held = self._entries.get(key)
+        if held is None:
+            return None
+        if held[0] <= self.clock():
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return (held[1],)
+
+    def _unfinished(self, key: Hashable) -> bool:
+        writers = self._writers.get(key)
+        if writers is None:
+            return False
+        writers[:] = [t for t in writers if t.is_active]
+        if writers:
+            return True
+        del self._writers[key]
+        return False
+
+    def ticket(self, key: Hashable) -> int | None:
+        """What to hand `put` with the value about to be read; None while a write of it may
+        still commit."""
+        if self._unfinished(key) or self._unfinished(_EVERYTHING):
+            return None
+        return self._generation
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every write."""
+        return self._generation
+
+    def busy(self) -> bool:
+        """Whether a write of any key may still commit."""
+        return any([self._unfinished(key) for key in list(self._writers)])
+
+    def put(self, ticket: int | None, key: Hashable, value: Any) -> None:
+        if ticket is None or ticket != self._generation or self.seconds <= 0:
+            return
+        self._entries[key] = (self.clock() + self.seconds, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def written(self, key: Hashable, transaction: Any) -> None:
+        """`key` (or every entry, with _EVERYTHING) was written in `transaction` (None: it
+        has already committed)."""
+        self._generation += 1
+        if key is _EVERYTHING:
+            self._entries.clear()
+        else:
+            self._entries.pop(key, None)
+        for held in list(self._writers):
+            self._unfinished(held)
+        if transaction is not None and transaction.is_active:
+            self._writers.setdefault(key, []).append(transaction)
+
+
+class BrowseCache:
+    """What browsing reads again and again, for read-only units of work on one engine (one
+    per engine, see `browse_cache`): pages of providers by what they ask, each provider's
+    card (row, active offers, schedule) and whether a viewer saved a provider.
+
+    A write made through this process's repositories drops what it affects at once (a
+    provider's row, offers or hours: their card and every page; a favourite: that viewer's
+    answer about that provider; a category: every page), and nothing read before it or
+    while it may still commit is kept, so the next read here shows it. A change made by
+    another process shows when what was read before it ages out.
+    """
+
+    def __init__(
+        self,
+        *,
+        page_seconds: float = BROWSE_PAGE_SECONDS,
+        card_seconds: float = BROWSE_CARD_SECONDS,
+        max_pages: int = MAX_BROWSE_PAGES,
+        max_cards: int = MAX_BROWSE_CARDS,
+        max_favourites: int = MAX_BROWSE_FAVOURITES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.pages = _Shelf(page_seconds, max_pages, clock)
+        self.cards = _Shelf(card_seconds, max_cards, clock)
+        # (viewer, provider) -> saved: an answer for one viewer, never served to another
+        self.favourites = _Shelf(card_seconds, max_favourites, clock)
+
+    def provider_written(self, provider_id: int, transaction: Any) -> None:
+        self.cards.written(provider_id, transaction)
+        self.pages.written(_EVERYTHING, transaction)
+
+    def favourite_written(self, customer_id: int, provider_id: int, transaction: Any) -> None:
+        self.favourites.written((customer_id, provider_id), transaction)
+
+    def categories_written(self, transaction: Any) -> None:
+        self.pages.written(_EVERYTHING, transaction)
+
+    def stamp(self) -> int | None:
+        """Changes whenever anything is written here; None while a write may still commit."""
+        shelves = (self.pages, self.cards, self.favourites)
+        if any(shelf.busy() for shelf in shelves):
+            return None
+        return sum(shelf.generation for shelf in shelves)
+
+
+_browse_caches: WeakKeyDictionary[Any, BrowseCache] = WeakKeyDictionary()
+# SQLite engines whose transactions are stamped as they begin (see `_kept`).
+_stamped: WeakSet[Any] = WeakSet()
+_BEGUN = "yueban_browse_begun"  # key of the stamp in a connection's info
+
+
+def _stamp(connection: Any) -> None:
+    cache = _browse_caches.get(connection.engine)
+    connection.info[_BEGUN] = (cache, None if cache is None else cache.stamp())
+
+
+def _watch(engine: Any) -> None:
+    if engine.dialect.name == "sqlite" and engine not in _stamped:
+        sa.event.listen(engine, "begin", _stamp)
+        _stamped.add(engine)
+
+
+def browse_cache(engine: Any) -> BrowseCache:
+    """The engine's `BrowseCache` (an async engine or its sync engine), made on first use."""
+    key = getattr(engine, "sync_engine", engine)
+    held = _browse_caches.get(key)
+    if held is None:
+        held = _browse_caches[key] = BrowseCache()
+        _watch(key)
+    return held
+
+
+def use_browse_cache(engine: Any, cache: BrowseCache) -> None:
+    """Hold the engine's browsing reads in `cache` (other lives, sizes or clock)."""
+    key = getattr(engine, "sync_engine", engine)
+    _browse_caches[key] = cache
+    _watch(key)
+
+
+async def _writing(repository: SqlRepository) -> Any:
+    """The transaction `repository` writes in (None when it has none)."""
+    connection = await repository.uow.open()
+    return connection.sync_connection.get_transaction()
+
+
+def _browsing(repository: SqlRepository) -> BrowseCache | None:
+    """The engine's cache in a read-only unit of work; None in a command's."""
+    uow = repository.uow
+    return browse_cache(uow.engine) if getattr(uow, "read_only", False) else None
+
+
+async def _kept(repository: SqlRepository, cache: BrowseCache) -> bool:
+    """Whether what the read-only unit of work just read may be kept (besides its ticket).
+
+    On PostgreSQL it runs in autocommit: each statement sees what was committed when it
+    started, after its ticket was taken. On SQLite its deferred transaction sees the database
+    as of its first statement, maybe well before the ticket (the category snapshot, another
+    read): kept only when nothing was written here since the transaction began, nor being
+    written then.
+    """
+    if repository.dialect == "postgresql":
+        return True
+    connection = await repository.uow.open()
+    begun = connection.sync_connection.info.get(_BEGUN)
+    return begun is not None and begun[0] is cache and begun[1] is not None and begun[1] == cache.stamp()
+
 
 # -- categories ----------------------------------------------------------------------------
 
@@ -233,15 +445,21 @@ class SqlCategoryRepository(SqlRepository):
         result = await self.connection.execute(
             categories.insert().values(**_category_values(category), version=1)
         )
-        forget_categories(self._engine())
+        await self._written()
         return replace(category, id=result.inserted_primary_key[0], version=1)
 
     async def save(self, category: Category) -> Category:
         version = await self.update_versioned(
             categories, {"id": category.id}, category.version, _category_values(category)
         )
-        forget_categories(self._engine())
+        await self._written()
         return replace(category, version=version)
+
+    async def _written(self) -> None:
+        """A category was written: the snapshot goes, and the pages of providers (a page of
+        a category lists its active sub-categories' providers)."""
+        forget_categories(self._engine())
+        browse_cache(self.uow.engine).categories_written(await _writing(self))
 
 
 # -- providers -----------------------------------------------------------------------------
@@ -306,6 +524,13 @@ def _tags_of(value: str) -> frozenset[str]:
 
 # The provider details statement per dialect: built and keyed once, run with parameters.
 _details_statements: dict[str, sa.Select[Any]] = {}
+# Whether a viewer saved a provider, for a card already held (see `BrowseCache`).
+_SAVED = sa.select(
+    sa.exists().where(
+        favourites.c.customer_id == sa.bindparam("viewer"),
+        favourites.c.provider_id == sa.bindparam("provider"),
+    )
+)
 
 
 class SqlProviderRepository(SqlRepository):
@@ -339,7 +564,29 @@ class SqlProviderRepository(SqlRepository):
         self, user_id: int, *, viewer_id: int | None = None
     ) -> tuple[ProviderProfile, tuple[Offer, ...], Schedule, bool]:
         """One statement: the provider row, their schedule (joined), blocked dates, active
-        offers and the viewer's favourite (in subqueries)."""
+        offers and the viewer's favourite (in subqueries). In a read-only unit of work the
+        card and the viewer's answer may come from the engine's `BrowseCache` instead: a card
+        held but a viewer not yet asked about costs one small read of their favourite."""
+        cache = _browsing(self)
+        viewer = (viewer_id, user_id)
+        if cache is not None:
+            card = cache.cards.get(user_id)
+            if card is not None:
+                row, found, schedule = card[0]
+                if viewer_id is None:
+                    return _profile(row), found, schedule, False
+                held = cache.favourites.get(viewer)
+                if held is None:
+                    ticket = cache.favourites.ticket(viewer)
+                    saved = bool((await self.connection.execute(
+                        _SAVED, {"provider": user_id, "viewer": viewer_id}
+                    )).scalar())
+                    if await _kept(self, cache):
+                        cache.favourites.put(ticket, viewer, saved)
+                    held = (saved,)
+                return _profile(row), found, schedule, held[0]
+            card_ticket = cache.cards.ticket(user_id)
+            saved_ticket = cache.favourites.ticket(viewer) if viewer_id is not None else None
         query = _details_statements.get(self.dialect)
         if query is None:
             query = _details_statements[self.dialect] = self._details_statement()
@@ -365,7 +612,16 @@ class SqlProviderRepository(SqlRepository):
         columns = (row.schedule_rules, row.schedule_buffer_minutes,
                    row.schedule_min_notice_minutes, row.schedule_horizon_days, row.schedule_version)
         schedule = _schedule(user_id, row.timezone, columns, row.blocked)
+        if cache is not None and await _kept(self, cache):
+            # The row is kept and a profile made from it for each read: a profile is mutable.
+            cache.cards.put(card_ticket, user_id, (row, found, schedule))
+            if viewer_id is not None:
+                cache.favourites.put(saved_ticket, viewer, bool(row.favourite))
         return profile, found, schedule, bool(row.favourite)
+
+    async def _written(self, provider_id: int) -> None:
+        """Every write of a provider's row goes through here: their card and the pages go."""
+        browse_cache(self.uow.engine).provider_written(provider_id, await _writing(self))
 
     def _details_statement(self) -> sa.Select[Any]:
         p, s, o, b, f = providers, schedules, offers, blocked_dates, favourites
@@ -445,6 +701,7 @@ class SqlProviderRepository(SqlRepository):
         await self._count_zone(profile.timezone, +1)
         self._loaded_zones[profile.user_id] = profile.timezone
         self.uow.track(profile)
+        await self._written(profile.user_id)
 
     async def save(self, profile: ProviderProfile) -> None:
         profile.version = await self.update_versioned(
@@ -466,6 +723,7 @@ class SqlProviderRepository(SqlRepository):
             .values(timezone=profile.timezone)
         )
         self.uow.track(profile)
+        await self._written(profile.user_id)
 
     async def idle_online(self, last_active_before: datetime, limit: int) -> list[ProviderProfile]:
         query = (
@@ -492,6 +750,7 @@ class SqlProviderRepository(SqlRepository):
         })
         if result.rowcount != 1:
             raise NotFound("error.provider.not_found", provider_id=provider_id)
+        await self._written(provider_id)
 
     async def set_service_stats(
         self, provider_id: int, completion_rate: float, response_time_s: int
@@ -506,6 +765,7 @@ class SqlProviderRepository(SqlRepository):
         })
         if result.rowcount != 1:
             raise NotFound("error.provider.not_found", provider_id=provider_id)
+        await self._written(provider_id)
 
 
 def _rating_term(rating_bayesian: float) -> float:
@@ -612,6 +872,8 @@ class SqlOfferRepository(SqlRepository):
             .where(providers.c.user_id == provider_id)
             .values(category_list="," + "".join(f"{i}," for i in ids))
         )
+        # Every write of offers ends here: the provider's card and the pages go.
+        browse_cache(self.uow.engine).provider_written(provider_id, await _writing(self))
 
     async def get(self, offer_id: int) -> Offer:
         row = (await self.connection.execute(sa.select(offers).where(offers.c.id == offer_id))).first()
@@ -772,6 +1034,7 @@ class SqlAvailabilityRepository(SqlRepository):
         await self.connection.execute(
             providers.update().where(providers.c.user_id == pid).values(week_slots=week_slots(schedule.rules))
         )
+        browse_cache(self.uow.engine).provider_written(pid, await _writing(self))
         return replace(schedule, version=version)
 
 
@@ -1005,6 +1268,7 @@ class SqlFavouriteRepository(SqlRepository):
             .values(customer_id=customer_id, provider_id=provider_id, created_at=at)
             .on_conflict_do_nothing(index_elements=["customer_id", "provider_id"])
         )
+        await self._written(customer_id, provider_id)
         return bool(result.rowcount == 1)
 
     async def remove(self, customer_id: int, provider_id: int) -> bool:
@@ -1013,7 +1277,12 @@ class SqlFavouriteRepository(SqlRepository):
                 favourites.c.customer_id == customer_id, favourites.c.provider_id == provider_id
             )
         )
+        await self._written(customer_id, provider_id)
         return bool(result.rowcount == 1)
+
+    async def _written(self, customer_id: int, provider_id: int) -> None:
+        """The customer's answer about the provider goes (the card itself does not say)."""
+        browse_cache(self.uow.engine).favourite_written(customer_id, provider_id, await _writing(self))
 
     async def of_customer(self, customer_id: int) -> set[int]:
         rows = await self.connection.execute(
@@ -1058,15 +1327,27 @@ class SqlProviderSearch(SqlRepository):
 
     async def search(self, criteria: SearchCriteria) -> SearchPage:
         criteria = criteria.validated()
+        # A page asked without a point or an instant (those differ from one search to the
+        # next) may come from the engine's `BrowseCache` in a read-only unit of work.
+        cache = _browsing(self) if criteria.near is None and criteria.free_at is None else None
+        if cache is not None:
+            held = cache.pages.get(criteria)
+            if held is not None:
+                page: SearchPage = held[0]
+                return page
+            ticket = cache.pages.ticket(criteria)
         await self._custom_plans()
         offset = (criteria.page - 1) * criteria.size
         ranked, details = await self._ranked(
             criteria, offset=offset, limit=criteria.size + 1, with_offers=True
         )
         hits = await self._hits(ranked[: criteria.size], details, criteria)
-        return SearchPage(
+        page = SearchPage(
             hits=tuple(hits), page=criteria.page, size=criteria.size, has_more=len(ranked) > criteria.size
         )
+        if cache is not None and await _kept(self, cache):
+            cache.pages.put(ticket, criteria, page)
+        return page
 
     async def qualified_for(
         self,
