@@ -3,6 +3,12 @@
 Area repositories are listed in `AREA_REPOSITORIES` (attribute name -> class) and bound to
 the transaction's connection on first use.
 
+The connection is checked out at the first statement and goes back to the pool at commit (or
+when the unit of work ends): checkout, options and BEGIN run in the first statement's
+greenlet, COMMIT or ROLLBACK with the return to the pool in one more, since every `await` of
+SQLAlchemy's async API is a greenlet switch of its own and none of these steps needs the event
+loop in between.
+
 A read-only unit of work (for queries) opens no write transaction: on PostgreSQL its
 statements run in autocommit (no BEGIN/COMMIT round trips), on SQLite in a deferred
 transaction that does not queue behind writers the way `BEGIN IMMEDIATE` does.
@@ -14,8 +20,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
+from sqlalchemy.engine import Connection, Transaction
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 from core.shared.clock import Clock
 from core.shared.errors import ConcurrencyConflict
@@ -80,7 +88,13 @@ def register_repository(name: str, factory: RepositoryFactory) -> None:
 class LazyConnection:
     """The unit of work's connection, taken from the pool and begun on first use: a command
     that reads and writes nothing (a relayed message on its fast path, a refusal decided
-    from memory) costs no checkout, no BEGIN and no COMMIT."""
+    from memory) costs no checkout, no BEGIN and no COMMIT.
+
+    Statements run on the SQLAlchemy `Connection` in one greenlet each, as
+    `AsyncConnection.execute` does, with the same buffered results (only `stream` streams:
+    `execute` does not refuse `stream_results` as `AsyncConnection` would)."""
+
+    __slots__ = ("_uow",)
 
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
@@ -94,16 +108,27 @@ class LazyConnection:
         return self._uow.engine.sync_engine
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        return await (await self._uow.open()).execute(*args, **kwargs)
+        uow = self._uow
+        if uow._sync is None:
+            return await greenlet_spawn(uow._begin_and_run, Connection.execute, *args, **kwargs)
+        return await greenlet_spawn(uow._sync.execute, *args, **kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        uow = self._uow
+        if uow._sync is None:
+            return await greenlet_spawn(uow._begin_and_run, Connection.scalar, *args, **kwargs)
+        return await greenlet_spawn(uow._sync.scalar, *args, **kwargs)
+
+    async def exec_driver_sql(self, *args: Any, **kwargs: Any) -> Any:
+        uow = self._uow
+        if uow._sync is None:
+            return await greenlet_spawn(
+                uow._begin_and_run, Connection.exec_driver_sql, *args, **kwargs
+            )
+        return await greenlet_spawn(uow._sync.exec_driver_sql, *args, **kwargs)
 
     async def stream(self, *args: Any, **kwargs: Any) -> Any:
         return await (await self._uow.open()).stream(*args, **kwargs)
-
-    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
-        return await (await self._uow.open()).scalar(*args, **kwargs)
-
-    async def exec_driver_sql(self, *args: Any, **kwargs: Any) -> Any:
-        return await (await self._uow.open()).exec_driver_sql(*args, **kwargs)
 
 
 class SqlUnitOfWork:
@@ -116,7 +141,11 @@ class SqlUnitOfWork:
         self.engine = engine
         self.clock = clock
         self.read_only = read_only
-        self._transaction: AsyncTransaction | None = None
+        # The checked-out connection and its transaction (None until the first statement,
+        # and again once committed or ended), and its async face for `open()` callers.
+        self._sync: Connection | None = None
+        self._async: AsyncConnection | None = None
+        self._transaction: Transaction | None = None
         self._tracked: list[Any] = []
         self._emitted: list[Event] = []
         self._committed: list[Event] = []
@@ -135,7 +164,7 @@ class SqlUnitOfWork:
         )
 
     async def __aenter__(self) -> Self:
-        self._real: AsyncConnection | None = None
+        self._sync = self._async = None
         self._transaction = None
         self.connection = LazyConnection(self)
         self._tracked, self._emitted, self._committed = [], [], []
@@ -147,20 +176,32 @@ class SqlUnitOfWork:
 
     async def open(self) -> AsyncConnection:
         """The connection in its transaction, checked out and begun the first time."""
-        if self._real is not None:
-            return self._real
-        connection = await self.engine.connect()
+        if self._async is None:
+            if self._sync is None:
+                await greenlet_spawn(self._begin)
+            self._async = AsyncConnection(self.engine, self._sync)
+        return self._async
+
+    def _begin(self) -> Connection:
+        """Check out, set the read-only options and BEGIN, all in the caller's greenlet."""
+        connection = self.engine.sync_engine.connect()
         try:
             if self.read_only:
-                await connection.execution_options(**read_only_options(connection.dialect.name))
-            self._transaction = await connection.begin()
+                connection.execution_options(**read_only_options(connection.dialect.name))
+            self._transaction = connection.begin()
         except DBAPIError as exc:
-            await connection.close()
+            connection.close()
             if is_retryable(exc) or exc.connection_invalidated:
                 raise ConcurrencyConflict("begin") from exc
             raise
-        self._real = connection
+        except BaseException:
+            connection.close()
+            raise
+        self._sync = connection
         return connection
+
+    def _begin_and_run(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return method(self._begin(), *args, **kwargs)
 
     async def __aexit__(
         self,
@@ -168,12 +209,10 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._real is not None:
-            try:
-                if self._transaction is not None and self._transaction.is_active:
-                    await self._transaction.rollback()
-            finally:
-                await self._real.close()
+        connection = self._sync
+        if connection is not None:
+            self._sync = self._async = None
+            await greenlet_spawn(_end, connection, self._transaction, False)
         if isinstance(exc, DBAPIError) and (
             is_retryable(exc)
             # A connection found dead (the pool does not ping): safe to run again unless the
@@ -205,20 +244,40 @@ class SqlUnitOfWork:
             raise RuntimeError("a query emitted events: it must be a command")
         await self.outbox.add_all(events, self.clock.now())
         self._committing = True
-        if self._transaction is not None and self._transaction.is_active:
-            await self._transaction.commit()
+        connection = self._sync
+        if connection is not None:
+            # COMMIT and the return to the pool in one greenlet: the unit of work is done with
+            # its connection (a statement after this checks out and begins another).
+            self._sync = self._async = None
+            await greenlet_spawn(_end, connection, self._transaction, True)
         self._committed = events
 
     async def rollback(self) -> None:
         if self._transaction is not None and self._transaction.is_active:
-            await self._transaction.rollback()
+            await greenlet_spawn(self._transaction.rollback)
         self._emitted = []
 
     def committed_events(self) -> list[Event]:
         return list(self._committed)
 
 
+def _end(connection: Connection, transaction: Transaction | None, commit: bool) -> None:
+    """Commit or roll back the unit of work's transaction (if still open), then return the
+    connection to the pool; the pool does no second reset after a finished transaction."""
+    try:
+        if transaction is not None and transaction.is_active:
+            if commit:
+                transaction.commit()
+            else:
+                transaction.rollback()
+    finally:
+        connection.close()
+
+
 def read_only_options(dialect: str) -> dict[str, Any]:
+    # Set on each checkout, inside the checkout's greenlet: measured no dearer than a second
+    # pool opened in autocommit (twice the connections per worker), and cheaper than an
+    # engine derived with `execution_options(isolation_level=...)`.
     if dialect == "sqlite":
         return {DEFERRED_OPTION: True}
     return {"isolation_level": "AUTOCOMMIT"}
