@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bootstrap import Runtime
+from core.shared.clock import FixedClock
 from core.shared.errors import AlreadyProcessed, ConcurrencyConflict
 from core.shared.messages import Event
 from storage.db import create_engine, is_sqlite
@@ -91,6 +92,26 @@ async def test_a_query_on_postgresql_sees_each_commit_as_it_happens(
             uow.emit(Noted(what="meanwhile"))
             await uow.commit()
         assert [r.event.what for r in await query.outbox.claim_batch(10)] == ["meanwhile"]  # type: ignore[attr-defined]
+
+
+async def test_a_connection_a_query_used_is_transactional_again_for_the_next_command(
+    database_url: str, clock: FixedClock
+) -> None:
+    # One connection, so the commands below get the one the queries had (in autocommit on
+    # PostgreSQL): a command's uncommitted write must still be rolled back.
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with SqlUnitOfWork(engine, clock, read_only=True) as query:
+            await query.connection.execute(sa.text("SELECT 1"))
+        with pytest.raises(DBAPIError):
+            async with SqlUnitOfWork(engine, clock, read_only=True) as query:
+                await query.connection.execute(sa.text("SELECT * FROM no_such_table"))
+        async with SqlUnitOfWork(engine, clock) as command:
+            await command.idempotency.claim("left-uncommitted", clock.now())
+        async with SqlUnitOfWork(engine, clock) as command:
+            await command.idempotency.claim("left-uncommitted", clock.now())  # still free
+    finally:
+        await engine.dispose()
 
 
 # -- a connection found dead (PostgreSQL: its server process is terminated) --------------
