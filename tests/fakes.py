@@ -126,3 +126,13 @@ class FakeMessenger:
 
     def keys_for(self, chat_id: str) -> list[str]:
         return [n.key for n, a in self.sent if a.chat_id == chat_id]
+
+
+class ManualClock:
+    """Monotonic seconds (a `time.monotonic` stand-in) that move only when the test says so."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

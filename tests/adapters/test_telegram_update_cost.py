@@ -21,22 +21,9 @@ from bots.telegram.factory import UpdateScopedStorage, fsm_read_scope
 from bots.telegram.handlers.customer import reads
 from bots.telegram.ratelimit import RedisRateLimiter, Rule
 from bots.telegram.throttling import ThrottleLimits, ThrottlingMiddleware
+from tests.adapters.redis_log import RedisCommandLog
 
 PREFIX = "yueban-test-cost:"
-
-
-class Counted:
-    """Counts the commands a Redis client sends (scripts included)."""
-
-    def __init__(self, client: Redis) -> None:
-        self.commands: list[str] = []
-        execute = client.execute_command
-
-        async def counted(*args: Any, **options: Any) -> Any:
-            self.commands.append(str(args[0]))
-            return await execute(*args, **options)
-
-        client.execute_command = counted  # type: ignore[method-assign]
 
 
 @pytest.fixture
@@ -79,7 +66,7 @@ async def test_claim_and_throttle_take_one_round_trip_and_decide_as_before(redis
     event, data = update(100, user_id=99)
     await dedup(chain, event, data)  # Redis learns the script once
     handled.clear()
-    counted = Counted(redis)
+    counted = RedisCommandLog(redis)
     for update_id in (1, 1, 2):
         event, data = update(update_id)
         await dedup(chain, event, data)
@@ -122,7 +109,7 @@ async def test_fsm_state_and_data_are_read_together_once_per_update(redis: Redis
     await storage.set_data(key, {"draft": {"units": 2}})
 
     async def one_update() -> list[str]:
-        counted = Counted(redis)
+        counted = RedisCommandLog(redis)
         assert await storage.get_state(key) == Form.step.state
         data = await storage.get_data(key)
         data["draft"]["units"] = 3  # a handler's copy; nothing stored changes
@@ -221,7 +208,7 @@ async def test_claim_throttle_and_fsm_read_are_one_round_trip_before_the_handler
         await asyncio.create_task(dispatcher.feed_update(bot, warm))  # Redis learns the script
     seen.clear()
 
-    counted = Counted(redis)
+    counted = RedisCommandLog(redis)
     first, _ = update(501)
     for _ in range(2):  # the update, then Telegram's copy of it
         with fsm_read_scope():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -13,6 +12,7 @@ from redis.asyncio import Redis
 from bots.telegram.batching import Batcher
 from bots.telegram.dedup import RedisDeduplicator
 from bots.telegram.ratelimit import RedisRateLimiter, Rule
+from tests.adapters.redis_log import RedisCommandLog
 
 PREFIX = "yueban-test-batching:"
 
@@ -80,18 +80,6 @@ def test_a_batch_of_nothing_is_refused() -> None:
 # -- through Redis ------------------------------------------------------------------------------
 
 
-class Counted:
-    def __init__(self, client: Redis) -> None:
-        self.commands: list[str] = []
-        execute = client.execute_command
-
-        async def counted(*args: Any, **options: Any) -> Any:
-            self.commands.append(str(args[0]))
-            return await execute(*args, **options)
-
-        client.execute_command = counted  # type: ignore[method-assign]
-
-
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url)
@@ -104,7 +92,7 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 @pytest.mark.redis
 async def test_updates_arriving_together_are_claimed_in_one_round_trip(redis: Redis) -> None:
-    counted = Counted(redis)
+    counted = RedisCommandLog(redis)
     claims = RedisDeduplicator(redis, 60, prefix=PREFIX + "u:", throttle_prefix=PREFIX + "t:")
     throttle = Rule.per_second("user:1", 1.0, 2)  # two updates at once, then one a second
     fsm = (PREFIX + "state", PREFIX + "data")
@@ -133,7 +121,7 @@ async def test_updates_arriving_together_are_claimed_in_one_round_trip(redis: Re
 async def test_sends_started_together_ask_for_their_turns_in_one_round_trip(
     redis: Redis,
 ) -> None:
-    counted = Counted(redis)
+    counted = RedisCommandLog(redis)
     limiter = RedisRateLimiter(redis, prefix=PREFIX)
     bot = Rule.per_second("bot", 1.0, 2)  # two sends at once for the whole bot
     chat = [Rule.per_second(f"chat:{n}", 1.0, 1) for n in range(4)]

@@ -26,15 +26,7 @@ from bots.telegram.ratelimit import (
 from bots.telegram.standin import BotApiStandIn, RateLimits
 from core.shared.clock import FixedClock
 from tests.adapters.telegram.conftest import SettingsFactory, running_bot
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
+from tests.fakes import ManualClock
 
 # -- the limiter itself -----------------------------------------------------------------------
 

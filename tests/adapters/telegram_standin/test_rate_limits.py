@@ -12,18 +12,9 @@ from aiogram.types import BufferedInputFile, InputMediaPhoto
 
 from bots.telegram.standin import BotApiStandIn, RateLimits
 from bots.telegram.standin.media import make_png
+from tests.fakes import ManualClock
 
 from .conftest import make_bot
-
-
-class ManualClock:
-    """Monotonic time that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

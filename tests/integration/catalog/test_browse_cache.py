@@ -40,25 +40,16 @@ from storage.repositories.catalog import (
     use_browse_cache,
 )
 from storage.uow import unit_of_work_factory
+from tests.fakes import ManualClock
 from tests.integration.catalog.support import application, register, seeded
 from tests.integration.statements import statements_on
 
 PAGE = 2  # providers per page here (the bot shows more; the cache does not care)
 
 
-class Ticking:
-    """The cache's clock, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def ticking(engine: AsyncEngine) -> Ticking:
-    clock = Ticking()
+def ticking(engine: AsyncEngine) -> ManualClock:
+    clock = ManualClock()
     use_browse_cache(engine, BrowseCache(clock=clock))
     return clock
 
@@ -77,7 +68,7 @@ async def online_provider(runtime: Runtime, external_id: str, category: Category
 
 
 @pytest.fixture
-async def four(runtime: Runtime, game: Category, ticking: Ticking) -> list[int]:
+async def four(runtime: Runtime, game: Category, ticking: ManualClock) -> list[int]:
     """Four online providers of the game, so two pages of two."""
     return [await online_provider(runtime, f"20{i}", game, name=f"P{i}") for i in range(4)]
 
@@ -204,7 +195,7 @@ async def test_every_kind_of_provider_write_made_here_shows_on_the_next_read(
 
 
 async def test_another_process_s_change_shows_once_the_cached_page_and_card_age_out(
-    runtime: Runtime, engine: AsyncEngine, game: Category, four: list[int], ticking: Ticking,
+    runtime: Runtime, engine: AsyncEngine, game: Category, four: list[int], ticking: ManualClock,
     database_url: str,
 ) -> None:
     best = (await page(runtime, game)).hits[0].provider_id
@@ -290,7 +281,7 @@ async def test_whether_a_provider_is_saved_is_told_to_each_viewer_alone(
 
 
 def test_the_cache_holds_at_most_its_caps_whatever_is_asked() -> None:
-    clock = Ticking()
+    clock = ManualClock()
     cache = BrowseCache(max_pages=3, max_cards=2, max_favourites=2, clock=clock)
     for n in range(100):
         cache.pages.put(cache.pages.ticket(("page", n)), ("page", n), n)
@@ -313,7 +304,7 @@ class Writing:
 
 
 def test_nothing_read_before_a_write_or_while_it_may_commit_is_kept() -> None:
-    cache = BrowseCache(clock=Ticking())
+    cache = BrowseCache(clock=ManualClock())
     page_before, card_before = cache.pages.ticket("page"), cache.cards.ticket(7)
     transaction = Writing()
     cache.provider_written(7, transaction)

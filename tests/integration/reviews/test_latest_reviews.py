@@ -16,6 +16,7 @@ from core.reviews.commands import EditReview, ListProviderReviews, ReplyToReview
 from core.shared.clock import FixedClock
 from storage.db import create_engine
 from storage.repositories.reviews import LatestReviews, use_latest_reviews
+from tests.fakes import ManualClock
 from tests.integration.identity.helpers import register
 from tests.integration.reviews.test_reviews import complete_order, review
 from tests.integration.statements import statements_on
@@ -23,25 +24,15 @@ from tests.integration.statements import statements_on
 CARD = 3  # the card shows this many (bots.telegram.handlers.customer.browse.LATEST_REVIEWS)
 
 
-class Ticking:
-    """The cache's clock, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def ticking(engine: AsyncEngine) -> Ticking:
-    clock = Ticking()
+def ticking(engine: AsyncEngine) -> ManualClock:
+    clock = ManualClock()
     use_latest_reviews(engine, LatestReviews(seconds=30.0, clock=clock))
     return clock
 
 
 @pytest.fixture
-async def people(runtime: Runtime, ticking: Ticking) -> tuple[User, User, User, User]:
+async def people(runtime: Runtime, ticking: ManualClock) -> tuple[User, User, User, User]:
     ann = await register(runtime, "1001", name="Ann")
     bob = await register(runtime, "1002", name="Bob")
     pro = await register(runtime, "2001", name="Pro")
@@ -117,7 +108,7 @@ async def test_a_review_made_anonymous_stops_naming_its_writer_at_once(
 
 
 async def test_a_cached_page_ages_out_and_then_shows_another_process_s_review(
-    runtime: Runtime, engine: AsyncEngine, people: tuple[User, ...], ticking: Ticking,
+    runtime: Runtime, engine: AsyncEngine, people: tuple[User, ...], ticking: ManualClock,
     database_url: str, clock: FixedClock,
 ) -> None:
     ann, bob, pro, _ = people
@@ -201,7 +192,7 @@ class Writing:
 
 
 def test_a_page_read_before_a_write_is_not_kept_nor_one_read_while_it_may_commit() -> None:
-    cache = LatestReviews(clock=Ticking())
+    cache = LatestReviews(clock=ManualClock())
     before = cache.ticket(5)
     transaction = Writing()
     cache.written(5, transaction)
@@ -215,7 +206,7 @@ def test_a_page_read_before_a_write_is_not_kept_nor_one_read_while_it_may_commit
 
 
 def test_the_cache_holds_at_most_its_size_dropping_the_least_recently_viewed() -> None:
-    cache = LatestReviews(max_people=2, clock=Ticking())
+    cache = LatestReviews(max_people=2, clock=ManualClock())
     for person in (1, 2):
         cache.put(cache.ticket(person), person, "customer", CARD, (f"row {person}",), 1)
     assert cache.get(1, "customer", CARD) is not None  # 1 viewed last: 2 goes first
