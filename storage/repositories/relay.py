@@ -124,20 +124,23 @@ class SqlConversations(SqlRepository):
         await self._write_participants(conversation)
 
     async def _write_participants(self, conversation: Conversation) -> None:
-        for participant in conversation.participants:
-            membership = {"role": participant.role.value, "active": participant.active,
-                          "joined_at": participant.joined_at}
-            # A new participant's address, when known from the start, goes in with them; an
-            # existing one's has its own write (`remember_address`), never this one.
-            address = {"platform": participant.platform, "chat_id": participant.chat_id,
-                       "locale": participant.locale}
-            await self.connection.execute(
-                self.insert(relay_participants)
-                .values(conversation_id=conversation.id, user_id=participant.user_id,
-                        **membership, **address)
-                .on_conflict_do_update(index_elements=["conversation_id", "user_id"],
-                                       set_=membership)
-            )
+        """Every participant in one INSERT: a new one with their address when known from the
+        start; an existing one has only their membership updated (their address has its own
+        write, `remember_address`, never this one)."""
+        if not conversation.participants:
+            return
+        rows = [
+            {"conversation_id": conversation.id, "user_id": participant.user_id,
+             "role": participant.role.value, "active": participant.active,
+             "joined_at": participant.joined_at, "platform": participant.platform,
+             "chat_id": participant.chat_id, "locale": participant.locale}
+            for participant in conversation.participants
+        ]
+        insert = self.insert(relay_participants).values(rows)
+        await self.connection.execute(insert.on_conflict_do_update(
+            index_elements=["conversation_id", "user_id"],
+            set_={name: insert.excluded[name] for name in ("role", "active", "joined_at")},
+        ))
 
     async def open_for(self, user_id: int) -> list[Conversation]:
         return (await self.open_for_each([user_id]))[user_id]
