@@ -21,19 +21,15 @@ from bots.telegram.factory import UpdateScopedStorage, fsm_read_scope
 from bots.telegram.handlers.customer import reads
 from bots.telegram.ratelimit import RedisRateLimiter, Rule
 from bots.telegram.throttling import ThrottleLimits, ThrottlingMiddleware
-from tests.adapters.redis_log import RedisCommandLog
+from tests.adapters.redis_log import RedisCommandLog, scratch_redis
 
 PREFIX = "yueban-test-cost:"
 
 
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    keys = [key async for key in client.scan_iter(f"{PREFIX}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+    async with scratch_redis(redis_url, PREFIX) as client:
+        yield client
 
 
 class FakeBot:

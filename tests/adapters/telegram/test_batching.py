@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from bots.telegram.batching import Batcher
 from bots.telegram.dedup import RedisDeduplicator
 from bots.telegram.ratelimit import RedisRateLimiter, Rule
-from tests.adapters.redis_log import RedisCommandLog
+from tests.adapters.redis_log import RedisCommandLog, scratch_redis
 
 PREFIX = "yueban-test-batching:"
 
@@ -82,12 +82,8 @@ def test_a_batch_of_nothing_is_refused() -> None:
 
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    keys = [key async for key in client.scan_iter(f"{PREFIX}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+    async with scratch_redis(redis_url, PREFIX) as client:
+        yield client
 
 
 @pytest.mark.redis

@@ -25,6 +25,7 @@ from bots.telegram.ratelimit import (
 )
 from bots.telegram.standin import BotApiStandIn, RateLimits
 from core.shared.clock import FixedClock
+from tests.adapters.redis_log import scratch_redis
 from tests.adapters.telegram.conftest import SettingsFactory, running_bot
 from tests.fakes import ManualClock
 
@@ -117,12 +118,8 @@ async def test_a_send_asks_for_its_chat_turn_and_a_bot_turn_in_one_decision() ->
 
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    keys = [key async for key in client.scan_iter("yueban-test-limits:*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+    async with scratch_redis(redis_url, "yueban-test-limits:") as client:
+        yield client
 
 
 @pytest.mark.redis
