@@ -32,11 +32,16 @@ class Batcher(Generic[Item, Result]):
         self._max_batch = max_batch
         self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
         self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self.round_trips = 0  # batches sent, for tests and monitoring
 
     async def submit(self, item: Item) -> Result:
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A loop that ended before its flush ran (its callers cancelled at shutdown) left
+            # its requests here and its flush unscheduled: they can never be answered.
+            self._loop, self._pending, self._scheduled = loop, [], False
         future: asyncio.Future[Result] = loop.create_future()
         self._pending.append((item, future))
         if not self._scheduled:

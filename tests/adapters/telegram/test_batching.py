@@ -72,6 +72,25 @@ async def test_a_caller_that_gives_up_does_not_cancel_the_others() -> None:
     assert first.cancelled()
 
 
+def test_a_loop_that_ended_before_its_batch_went_out_does_not_hold_up_the_next() -> None:
+    server = Server()
+    batcher = Batcher(server.send)
+    first = asyncio.new_event_loop()
+    first.set_exception_handler(lambda *_: None)  # its abandoned request is expected
+    asking = first.create_task(batcher.submit(1))
+    first.call_soon(first.stop)  # the loop ends in the pass that asked, before the batch goes
+    first.run_forever()
+    asking.cancel()
+    first.close()
+    second = asyncio.new_event_loop()
+    try:
+        answer = second.run_until_complete(asyncio.wait_for(batcher.submit(2), 1.0))
+    finally:
+        second.close()
+    assert answer == 4
+    assert server.batches == [[2]]
+
+
 def test_a_batch_of_nothing_is_refused() -> None:
     with pytest.raises(ValueError):
         Batcher(Server().send, max_batch=0)
