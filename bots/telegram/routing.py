@@ -1,21 +1,26 @@
-"""Button taps go straight to the routers that could take them.
+"""Button taps go straight to the routers and handlers that could take them.
 
 aiogram offers a callback query to every router in tree order until a handler's filters
 pass, and a `CallbackData` filter learns it cannot match only by unpacking the data; a tap
 went through a dozen feature routers that could never take it. `PrefixRouter`, the root of
-the tree, reads the tree once and keeps, for each `CallbackData` prefix, the routers that
-could match it: those with a handler filtered on that prefix, those with a handler it cannot
-classify (no `CallbackData` filter: a catch-all for stale buttons, an `F.data` filter) or an
-outer middleware, and their ancestors. A tap visits only those, in tree order, through the
-same steps aiogram takes (outer middlewares, router-level filters, handlers, sub-routers),
-so the first handler to match is the one aiogram's walk would reach. A router left out holds
-no handler that could accept the tap; filters are taken to be free of side effects, which
-aiogram assumes too (it stops evaluating at the first that fails).
+the tree, reads the tree once and compiles, for each `CallbackData` prefix, the walk a tap
+with that prefix takes: the routers that could match it (those with a handler filtered on
+that prefix, those with a handler it cannot classify (no `CallbackData` filter: a catch-all
+for stale buttons, an `F.data` filter) or an outer middleware, and their ancestors) and, in
+each, the handlers that could (filtered on that prefix, or not classifiable). A tap takes
+that walk through the same steps aiogram takes (outer middlewares, router-level filters,
+handlers with their inner middlewares, sub-routers), with the same copies of its data at
+each level, so the first handler to match is the one aiogram's walk would reach. What is
+left out could not accept the tap; filters are taken to be free of side effects, which
+aiogram assumes too (it stops evaluating at the first that fails). A router with no outer
+middleware is not wrapped, one with no router-level filter is not checked, and a handler
+with no inner middleware is called directly: aiogram's wrapping and checking would pass the
+data through unchanged, at a few microseconds each, on every level of every tap.
 
-The walk mirrors aiogram's `Router.propagate_event`; `check_aiogram` pins the aiogram code
-the mirror and the index rely on. An aiogram that changed it is routed by aiogram's own
-walk (with a warning at startup) instead of differently, and the tests fail until this
-module is checked against it.
+The walk mirrors aiogram's `Router.propagate_event` and `TelegramEventObserver.trigger`;
+`check_aiogram` pins the aiogram code the mirror and the index rely on. An aiogram that
+changed it is routed by aiogram's own walk (with a warning at startup) instead of
+differently, and the tests fail until this module is checked against it.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ from functools import cache
 from typing import Any
 
 from aiogram import Router
-from aiogram.dispatcher.event.bases import REJECTED, UNHANDLED
+from aiogram.dispatcher.event.bases import REJECTED, UNHANDLED, SkipHandler
 from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.dispatcher.event.telegram import TelegramEventObserver
+from aiogram.dispatcher.middlewares.manager import MiddlewareManager
 from aiogram.filters.callback_data import CallbackData, CallbackQueryFilter
 from aiogram.types import CallbackQuery, TelegramObject
 
@@ -40,7 +46,8 @@ UPDATE_TYPE = "callback_query"
 SEPARATOR = ":"
 
 # sha256 of the source of the aiogram code this module mirrors or relies on (aiogram 3.31):
-# the walk below is `propagate_event` + `_propagate_event`; the index assumes a
+# the walk below is `propagate_event` + `_propagate_event` + `trigger` (and a call without
+# inner middlewares is what `wrap_middlewares` of none does); the index assumes a
 # CallbackQueryFilter passes only for non-empty data whose text before the class's separator
 # is the class's prefix.
 _PINNED = {
@@ -49,6 +56,10 @@ _PINNED = {
     "CallbackQueryFilter.__call__":
         "f366a7bc025775c707dbb206f7071ecf22133fee5f1090fcc4f266a1b3f79d6d",
     "CallbackData.unpack": "a2f432bd62043f05bd7ce030f7ac022bae7f44706b81b70a1bcc14f97ec66837",
+    "TelegramEventObserver.trigger":
+        "fdd6943a8bb91fb6eb2ea56d8d4cdd3f7adc60025c37175273e8e3f6801d3ef4",
+    "MiddlewareManager.wrap_middlewares":
+        "be6ee962b6ba69a0e222fc7691ad4e55118573e27c6fea87198c22057f09c57a",
 }
 
 
@@ -58,6 +69,8 @@ def _fingerprints() -> dict[str, str]:
         "Router._propagate_event": Router._propagate_event,
         "CallbackQueryFilter.__call__": CallbackQueryFilter.__call__,
         "CallbackData.unpack": CallbackData.unpack,
+        "TelegramEventObserver.trigger": TelegramEventObserver.trigger,
+        "MiddlewareManager.wrap_middlewares": MiddlewareManager.wrap_middlewares,
     }
     return {
         name: hashlib.sha256(inspect.getsource(code).encode()).hexdigest()
@@ -77,7 +90,7 @@ def check_aiogram() -> None:
         )
     observer = Router().callback_query
     for attribute in ("handlers", "outer_middleware", "check_root_filters", "trigger",
-                      "wrap_outer_middleware"):
+                      "wrap_outer_middleware", "_resolve_middlewares", "_handler"):
         if not hasattr(observer, attribute):
             raise RuntimeError(f"aiogram's TelegramEventObserver has no {attribute!r}")
 
@@ -120,24 +133,40 @@ def _read(router: Router) -> _Node:
     )
 
 
-# For one prefix: the routers to visit under each router whose sub-routers are not all
-# visited. A router absent from the plan is walked by aiogram itself, all of it.
-Plan = dict[Router, tuple[Router, ...]]
+@dataclass(frozen=True)
+class _Step:
+    """One router on a prefix's walk: what aiogram would do there, less what cannot matter."""
+
+    router: Router
+    observer: TelegramEventObserver
+    outer: bool  # it has outer middlewares, which run around its part of the walk
+    filtered: bool  # it has router-level filters
+    handlers: tuple[HandlerObject, ...]  # its handlers that could take the prefix, in order
+    children: tuple[_Step, ...]  # its sub-routers that could take the prefix, in order
 
 
-def _plan(node: _Node, prefix: str | None, plan: Plan) -> None:
-    kept = [child for child in node.children if child.could_take(prefix)]
-    if len(kept) < len(node.children):
-        plan[node.router] = tuple(child.router for child in kept)
-    for child in kept:
-        _plan(child, prefix, plan)
+def _compile(node: _Node, prefix: str | None) -> _Step:
+    observer = node.router.callback_query
+    return _Step(
+        router=node.router,
+        observer=observer,
+        outer=bool(list(observer.outer_middleware)),
+        filtered=bool(observer._handler.filters),
+        handlers=tuple(
+            handler for handler in observer.handlers
+            if _handler_prefix(handler) in (None, prefix)
+        ),
+        children=tuple(
+            _compile(child, prefix) for child in node.children if child.could_take(prefix)
+        ),
+    )
 
 
 @dataclass(frozen=True)
 class CallbackRoutes:
-    """For each known prefix (and None: any other data), where a tap goes."""
+    """For each known prefix (and None: any other data), the walk a tap takes."""
 
-    plans: dict[str | None, Plan]
+    walks: dict[str | None, _Step]
 
     @classmethod
     def read(cls, root: Router) -> CallbackRoutes:
@@ -148,44 +177,72 @@ class CallbackRoutes:
             node = stack.pop()
             prefixes |= node.prefixes
             stack.extend(node.children)
-        plans: dict[str | None, Plan] = {}
-        for prefix in prefixes:
-            plan: Plan = {}
-            _plan(tree, prefix, plan)
-            plans[prefix] = plan
-        return cls(plans)
+        return cls({prefix: _compile(tree, prefix) for prefix in prefixes})
 
-    def plan_for(self, data: str | None) -> Plan:
+    def walk_for(self, data: str | None) -> _Step:
         prefix = data.split(SEPARATOR, 1)[0] if data else None
-        plan = self.plans.get(prefix)
-        return self.plans[None] if plan is None else plan
+        walk = self.walks.get(prefix)
+        return self.walks[None] if walk is None else walk
 
 
-async def _visit(router: Router, plan: Plan, event: TelegramObject, kwargs: dict[str, Any]) -> Any:
-    children = plan.get(router)
-    if children is None:
-        return await router.propagate_event(update_type=UPDATE_TYPE, event=event, **kwargs)
-    # What aiogram's Router.propagate_event and _propagate_event do, over `children` only.
-    observer: TelegramEventObserver = router.callback_query
-    context = {**kwargs, "event_router": router}
+async def _propagate(step: _Step, event: TelegramObject, data: dict[str, Any]) -> Any:
+    """What aiogram's `Router.propagate_event` does at `step.router`, given a dict of its own.
 
-    async def walk(telegram_event: TelegramObject, **data: Any) -> Any:
-        passed, extra = await observer.check_root_filters(telegram_event, **data)
+    The same steps in the same order, with the same copies of the data at each level, but
+    only over the handlers and sub-routers that could take the tap; a router with no outer
+    middleware, or no router-level filter, skips the wrapping or the check that would pass
+    the data through unchanged."""
+    data["event_router"] = step.router
+    if step.outer:
+        return await step.observer.wrap_outer_middleware(
+            _inside_for(step), event=event, data=data)
+    return await _inside(step, event, data)
+
+
+def _inside_for(step: _Step) -> Any:
+    async def inside(telegram_event: TelegramObject, **data: Any) -> Any:
+        return await _inside(step, telegram_event, data)
+    return inside
+
+
+async def _inside(step: _Step, event: TelegramObject, data: dict[str, Any]) -> Any:
+    """`Router._propagate_event`, over `step`'s handlers and sub-routers."""
+    if step.filtered:
+        passed, extra = await step.observer.check_root_filters(event, **data)
         if not passed:
             return UNHANDLED
         data.update(extra)
-        response = await observer.trigger(telegram_event, **data)
+    response = UNHANDLED
+    if step.handlers:
+        response = await _trigger(step, event, dict(data))
         if response is REJECTED:
             return UNHANDLED
         if response is not UNHANDLED:
             return response
-        for child in children:
-            response = await _visit(child, plan, telegram_event, data)
-            if response is not UNHANDLED:
-                break
-        return response
+    for child in step.children:
+        response = await _propagate(child, event, dict(data))
+        if response is not UNHANDLED:
+            break
+    return response
 
-    return await observer.wrap_outer_middleware(walk, event=event, data=context)
+
+async def _trigger(step: _Step, event: TelegramObject, data: dict[str, Any]) -> Any:
+    """`TelegramEventObserver.trigger`, over the handlers that could take the tap."""
+    observer = step.observer
+    for handler in step.handlers:
+        data["handler"] = handler
+        result, extra = await handler.check(event, **data)
+        if result:
+            data.update(extra)
+            try:
+                middlewares = observer._resolve_middlewares()
+                if not middlewares:
+                    return await handler.call(event, **data)
+                wrapped = observer.outer_middleware.wrap_middlewares(middlewares, handler.call)
+                return await wrapped(event, data)
+            except SkipHandler:
+                continue
+    return UNHANDLED
 
 
 class PrefixRouter(Router):
@@ -215,7 +272,4 @@ class PrefixRouter(Router):
     async def propagate_event(self, update_type: str, event: TelegramObject, **kwargs: Any) -> Any:
         if update_type != UPDATE_TYPE or not self.by_prefix or not isinstance(event, CallbackQuery):
             return await super().propagate_event(update_type, event, **kwargs)
-        plan = self.callback_routes.plan_for(event.data)
-        if self not in plan:  # every sub-router could take it
-            return await super().propagate_event(update_type, event, **kwargs)
-        return await _visit(self, plan, event, kwargs)
+        return await _propagate(self.callback_routes.walk_for(event.data), event, kwargs)
