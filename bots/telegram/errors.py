@@ -24,11 +24,12 @@ log = logging.getLogger(__name__)
 ALERT_LIMIT = 200
 
 
-def router() -> Router:
-    errors = Router(name="errors")
-    errors.errors.register(on_domain_error, ExceptionTypeFilter(DomainError))
-    errors.errors.register(on_unexpected_error)
-    return errors
+def install(router: Router) -> None:
+    """Make `router` (the dispatcher) the boundary. On the dispatcher itself, rather than on
+    a router of its own, it is tried first for an error and costs nothing on the way to the
+    handlers: a router in the tree is one more level every update walks through."""
+    router.errors.register(on_domain_error, ExceptionTypeFilter(DomainError))
+    router.errors.register(on_unexpected_error)
 
 
 async def on_domain_error(event: ErrorEvent, locale: str = DEFAULT_LOCALE) -> bool:

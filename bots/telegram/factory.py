@@ -240,7 +240,7 @@ def build_dispatcher(
     dispatcher["parts"] = parts
     register_before_fsm(dispatcher, parts.deduplication, parts.throttling)
     dispatcher.update.outer_middleware(ActorMiddleware(bus, parts.actor_cache))
-    dispatcher.include_router(errors.router())
+    errors.install(dispatcher)
     dispatcher.include_router(build_router_tree())
     inline_sync_filters(dispatcher)
     return dispatcher
