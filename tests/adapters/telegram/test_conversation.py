@@ -3,9 +3,13 @@ language, /language switches it, duplicates have one effect, stale buttons are a
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bots.i18n import gettext, render_error
+from core.identity.commands import SetLocale
 from core.shared.errors import DomainError
 from tests.adapters.telegram.conftest import RunningBot
 
@@ -113,3 +117,26 @@ async def test_a_refused_button_is_answered_with_the_reason(tg: RunningBot) -> N
     )
     assert answer["show_alert"] is True
 
+
+
+async def test_a_bug_in_the_core_is_answered_in_the_persons_language_and_changes_nothing(
+    tg: RunningBot, caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(command: SetLocale, uow: object) -> None:
+        raise RuntimeError("a bug")
+
+    tg.runtime.bus.command_handlers[SetLocale] = broken
+    mei = tg.standin.create_user("Mei", language_code="zh")
+    with caplog.at_level(logging.ERROR, logger="bots.telegram.errors"):
+        await mei.send_text("/language en")
+        assert (await mei.next_message())["text"] == gettext("error.generic", "zh")
+        await mei.send_text("/language")
+        picker = await mei.next_message()
+        tap = await mei.tap(picker, "English")
+        answer = await tap.answer()
+    assert answer["text"] == gettext("error.generic", "zh")
+    assert mei.message(picker["message_id"])["text"] == picker["text"]
+    assert "RuntimeError: a bug" in caplog.text
+    async with tg.runtime.uow_factory() as uow:
+        user = await uow.users.get_by_channel("telegram", str(mei.id))
+    assert user is not None and user.locale == "zh"
