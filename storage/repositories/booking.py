@@ -7,13 +7,19 @@ not an INSERT, an UPDATE for the number and a versioned UPDATE of what was just 
 The statements every order command runs are built once and run with parameters: building
 `insert().values(...)` or `update().values(...)` per call costs more CPU in SQLAlchemy's
 coercion than running it.
+
+A calendar's read of a provider's busy times (a query, in a read-only unit of work) may come
+from the engine's `BusyCache`, a few seconds old at most and dropped when this process writes
+an order of that provider; a command always reads them afresh.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary, WeakSet
 
 import sqlalchemy as sa
 
@@ -32,6 +38,7 @@ from core.booking.states import ACTIVE, OrderState
 from core.shared.errors import ConcurrencyConflict, DomainError, NotFound
 from core.shared.money import Money
 from storage.repositories.base import SqlRepository
+from storage.repositories.catalog import _Shelf
 from storage.tables.booking import (
     booking_policies,
     order_dispatch,
@@ -120,6 +127,102 @@ _BUSY = (
     )
     .order_by(orders.c.scheduled_start)
 )
+
+# -- a calendar's busy times ---------------------------------------------------------------
+
+# The booking steps show a month, then a day, of a provider's calendar, each leaving out their
+# busy times, and a person taps from one to the next within seconds; other customers look at
+# the same provider meanwhile. What a read-only unit of work read is kept this long per
+# provider. An order written in this process drops its provider's entry at once, so a slot
+# this process just sold is never offered; one sold by another process (another worker) may
+# be offered this late, and `BookOrder`, which reads the busy times afresh in its own
+# transaction, then refuses it ("no longer free").
+BUSY_SECONDS = 10.0
+# At most this many providers' busy times are held (a month's few intervals each), the least
+# recently read dropped first.
+MAX_BUSY_PROVIDERS = 4_096
+
+
+class BusyCache:
+    """Each provider's busy times as a calendar last read them, for read-only units of work
+    on one engine (one per engine, see `busy_cache`): the range read and the intervals
+    overlapping it, so a read of a range inside it (a day of the month just shown) needs no
+    statement.
+
+    It follows `BrowseCache`'s rules (they are its `_Shelf`'s): an order written through this
+    process's repositories drops its provider's entry as soon as it is written, and nothing
+    read before that write, or while it may still commit, is kept.
+    """
+
+    def __init__(
+        self,
+        *,
+        seconds: float = BUSY_SECONDS,
+        size: int = MAX_BUSY_PROVIDERS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.providers = _Shelf(seconds, size, clock)
+
+    def order_written(self, provider_id: int, transaction: Any) -> None:
+        self.providers.written(provider_id, transaction)
+
+    def stamp(self) -> int | None:
+        """Changes whenever an order is written here; None while a write may still commit."""
+        return None if self.providers.busy() else self.providers.generation
+
+
+_busy_caches: WeakKeyDictionary[Any, BusyCache] = WeakKeyDictionary()
+# SQLite engines whose transactions are stamped as they begin (see `_kept`).
+_stamped: WeakSet[Any] = WeakSet()
+_BEGUN = "yueban_busy_begun"  # key of the stamp in a connection's info
+
+
+def _stamp(connection: Any) -> None:
+    cache = _busy_caches.get(connection.engine)
+    connection.info[_BEGUN] = (cache, None if cache is None else cache.stamp())
+
+
+def _watch(engine: Any) -> None:
+    if engine.dialect.name == "sqlite" and engine not in _stamped:
+        sa.event.listen(engine, "begin", _stamp)
+        _stamped.add(engine)
+
+
+def busy_cache(engine: Any) -> BusyCache:
+    """The engine's `BusyCache` (an async engine or its sync engine), made on first use."""
+    key = getattr(engine, "sync_engine", engine)
+    held = _busy_caches.get(key)
+    if held is None:
+        held = _busy_caches[key] = BusyCache()
+    return held
+
+
+def use_busy_cache(engine: Any, cache: BusyCache) -> None:
+    """Hold the engine's calendar reads in `cache` (another life, size or clock) and, on
+    SQLite, stamp its transactions as they begin: without that nothing read there is kept.
+    Wiring calls it before the engine runs a transaction (a listener added while another
+    transaction is beginning would change the list SQLAlchemy is walking)."""
+    key = getattr(engine, "sync_engine", engine)
+    _busy_caches[key] = cache
+    _watch(key)
+
+
+async def _kept(repository: SqlRepository, cache: BusyCache) -> bool:
+    """Whether what the read-only unit of work just read may be kept (besides its ticket).
+
+    On PostgreSQL it runs in autocommit: the statement saw what was committed when it
+    started, after its ticket was taken. On SQLite its deferred transaction sees the database
+    as of its first statement, which may be older than the ticket: kept only when no order
+    was written here since the transaction began, nor being written then (and never on an
+    engine whose transactions are not stamped, see `use_busy_cache`).
+    """
+    if repository.dialect == "postgresql":
+        return True
+    connection = await repository.uow.open()
+    begun = connection.sync_connection.info.get(_BEGUN)
+    return (begun is not None and begun[0] is cache and begun[1] is not None
+            and begun[1] == cache.stamp())
+
 
 # A provider's response time is the mean wait from payment to acceptance over their latest
 # accepted orders.
@@ -249,6 +352,8 @@ class SqlOrders(SqlRepository):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self._last_id = 0  # the last id handed out here (SQLite counts from the table)
+        # order id -> its provider as loaded: a reassigned order frees the old one's calendar
+        self._loaded_providers: dict[int, int | None] = {}
 
     async def add(self, order: Order) -> Order:
         """Give a new order its id and number; its first `save` writes its row."""
@@ -269,6 +374,7 @@ class SqlOrders(SqlRepository):
                 await self.connection.execute(_SELECT_DISPUTE, {"order_id": row.id})
             ).first()
         order = _order_from(row, dispute_row)
+        self._loaded_providers[order.id] = order.provider_id
         self.uow.booking_policies.seen(order.category_id, row.policy_overrides)
         self.uow.track(order)
         return order
@@ -293,6 +399,7 @@ class SqlOrders(SqlRepository):
         return await self._load(query, {"order_id": order_id, "now": now})
 
     async def save(self, order: Order) -> None:
+        await self._calendars_written(order)
         values = _order_values(order)
         if order.version == 0:  # added in this unit of work: its row is written now
             if not order.id:
@@ -324,6 +431,17 @@ class SqlOrders(SqlRepository):
                 .values(**_dispute_values(order, dispute))
             )
 
+    async def _calendars_written(self, order: Order) -> None:
+        """Every write of an order goes through here: the calendars of the providers it was
+        and is with show it (or its end) on their next read in this process."""
+        providers = {order.provider_id, self._loaded_providers.get(order.id)} - {None}
+        if not providers:
+            return
+        cache = busy_cache(self.uow.engine)
+        transaction = (await self.uow.open()).sync_connection.get_transaction()
+        for provider_id in providers:
+            cache.order_written(provider_id, transaction)
+
     async def due_ids(self, now: datetime, limit: int) -> list[int]:
         rows = await self.connection.execute(
             sa.select(orders.c.id)
@@ -337,13 +455,27 @@ class SqlOrders(SqlRepository):
         self, provider_id: int, start: datetime, end: datetime,
         exclude_order_id: int | None = None,
     ) -> list[tuple[datetime, datetime]]:
+        # A calendar (a query) may be shown what was read a moment ago; a command reads afresh,
+        # and so does a reschedule's calendar (the intervals kept do not say whose they are).
+        cache = None
+        if exclude_order_id is None and getattr(self.uow, "read_only", False):
+            cache = busy_cache(self.uow.engine)
+            held = cache.providers.get(provider_id)
+            if held is not None:
+                read_from, read_to, intervals = held[0]
+                if read_from <= start and end <= read_to:
+                    return [(s, e) for s, e in intervals if s < end and e > start]
+            ticket = cache.providers.ticket(provider_id)
         query = _BUSY
         if exclude_order_id is not None:
             query = query.where(orders.c.id != exclude_order_id)
         rows = await self.connection.execute(query, {
             "provider_id": provider_id, "states": _ACTIVE_STATES, "start": start, "end": end,
         })
-        return [(r.scheduled_start, r.scheduled_end) for r in rows]
+        found = [(r.scheduled_start, r.scheduled_end) for r in rows]
+        if cache is not None and await _kept(self, cache):
+            cache.providers.put(ticket, provider_id, (start, end, tuple(found)))
+        return found
 
     async def list(self, query: OrderFilter) -> list[Order]:
         select = sa.select(orders)

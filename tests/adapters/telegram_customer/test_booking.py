@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.bootstrap import bootstrap
 from bots.telegram.standin import SimUser
+from core.booking.commands import BookOrder
 from core.booking.ports import OrderFilter
 from core.booking.states import OrderState
 from core.catalog.model import GeoPoint
+from core.identity.commands import RegisterFromChannel
+from storage.db import create_engine
+from storage.repositories.booking import BUSY_SECONDS, BusyCache, use_busy_cache
 from tests.adapters.telegram_customer.conftest import Shop, find, labels, press, say
+from tests.fakes import ManualClock
+from tests.integration.statements import statements_on
 
 # The clock starts Monday 2026-01-05 09:00 UTC, 17:00 in Shanghai (the customer's zone).
 # Providers work Mondays 09:00-18:00 Shanghai time, so the first free morning is the 12th.
@@ -119,3 +128,57 @@ async def test_an_on_site_booking_asks_where_and_takes_a_shared_location(shop: S
     async with shop.runtime.uow_factory() as uow:
         [order] = await uow.orders.list(OrderFilter(customer_id=customer_id))
     assert order.place is not None and (order.place.lat, order.place.lon) == (31.2304, 121.4737)
+
+
+def busy_time_reads(seen: list[str]) -> int:
+    return sum(1 for s in seen if s.lstrip().startswith("SELECT orders.scheduled_start"))
+
+
+async def test_a_day_of_the_month_just_shown_is_offered_without_reading_again(
+    shop: Shop, engine: AsyncEngine
+) -> None:
+    provider_id, _ = await shop.provider("Xiaoyu")
+    ann = shop.customer()
+    with statements_on(engine) as seen:
+        month = await open_calendar(shop, ann, provider_id, units="1 hour(s)")
+        await press(ann, month, "12")
+        day = await find(ann, "2026-01-12: pick a start time")
+    assert "10:00" in labels(day)
+    # The provider's busy times are read for the month; its day comes from that read.
+    assert busy_time_reads(seen) == 1
+
+
+async def test_a_slot_another_worker_just_sold_is_refused_clearly_and_then_disappears(
+    shop: Shop, engine: AsyncEngine, database_url: str
+) -> None:
+    """Another worker's booking is not known here for a few seconds: a slot it just sold
+    may still be offered, and taking it is refused as any taken slot is."""
+    ticking = ManualClock()
+    use_busy_cache(engine, BusyCache(clock=ticking))
+    provider_id, offer_id = await shop.provider("Xiaoyu")
+    ann = shop.customer("Ann")
+    month = await open_calendar(shop, ann, provider_id, units="1 hour(s)")
+
+    elsewhere = bootstrap(shop.runtime.settings, clock=shop.clock,
+                          engine=create_engine(database_url))
+    try:
+        bob = await elsewhere.bus.handle(RegisterFromChannel(
+            platform="telegram", external_id="77001", chat_id="77001", display_name="Bob",
+            language_code="en"))
+        await elsewhere.bus.handle(BookOrder(actor_id=bob.id, offer_id=offer_id, units=1,
+                                             start=MONDAY_12_10_SHANGHAI))
+    finally:
+        await elsewhere.engine.dispose()
+
+    await press(ann, month, "12")
+    await press(ann, await find(ann, "2026-01-12: pick a start time"), "10:00")
+    await press(ann, await find(ann, "Anything the provider should know?"), "Skip")
+    refused = await press(ann, await find(ann, "Please check your booking:"), "Confirm")
+    assert refused["show_alert"] is True
+    assert "no longer" in refused["text"].lower() or "taken" in refused["text"].lower()
+
+    ticking.now += BUSY_SECONDS
+    month = await open_calendar(shop, ann, provider_id, units="1 hour(s)")
+    await press(ann, month, "12")
+    fresh = await find(ann, "2026-01-12: pick a start time")
+    assert "10:00" not in labels(fresh) and "12:00" in labels(fresh)
