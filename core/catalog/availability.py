@@ -13,6 +13,7 @@ them as `busy` intervals, and the buffer is kept on both sides of each.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -201,12 +202,17 @@ class Slot:
 Interval = tuple[datetime, datetime]
 
 
+@functools.lru_cache(maxsize=4096)
 def _utc(day: date, minute: int, zone: ZoneInfo) -> datetime:
     """Local wall-clock `minute` of `day` (1440 = next midnight) as an aware UTC instant.
 
     zoneinfo resolves a wall time that does not exist (the spring-forward gap) with the
     offset before the change and an ambiguous one (the repeated hour) with its first
     occurrence, so shifts keep their real length on both transition days.
+
+    A pure function asked the same few questions over and over (every calendar a customer
+    opens asks for the same days' shift edges), so its answers are kept: converting was
+    most of the cost of a day's windows.
     """
     day_offset, minute = divmod(minute, MINUTES_PER_DAY)
     local = datetime.combine(day + timedelta(days=day_offset), time(minute // 60, minute % 60))
@@ -282,23 +288,42 @@ def free_slots(
     after the minimum notice, within the horizon, and keeps the buffer clear of every busy
     interval.
     """
+    length = timedelta(minutes=slot_minutes)
+    return [Slot(start, start + length)
+            for start in free_starts(schedule, day, now, busy, slot_minutes)]
+
+
+def free_starts(
+    schedule: Schedule,
+    day: date,
+    now: datetime,
+    busy: Sequence[Interval] = (),
+    slot_minutes: int = 60,
+) -> list[datetime]:
+    """The starts of `free_slots(...)`, in order, for callers that need no more (a calendar
+    asks for a month of them at a time)."""
     if slot_minutes < MIN_SLOT_MINUTES:
         raise DomainError("error.availability.invalid_slot_length", minimum=MIN_SLOT_MINUTES)
     now = ensure_utc(now)
-    busy = _normalize_busy(busy)
-    length = timedelta(minutes=slot_minutes)
     buffer = timedelta(minutes=schedule.buffer_minutes)
+    # Each busy interval widened by the buffer on both sides: what a slot must not overlap.
+    kept_clear = [(ensure_utc(s) - buffer, ensure_utc(e) + buffer) for s, e in busy]
+    length = timedelta(minutes=slot_minutes)
     earliest = now + timedelta(minutes=schedule.min_notice_minutes)
     latest = now + timedelta(days=schedule.horizon_days)
-    slots: list[Slot] = []
+    starts: list[datetime] = []
     for window_start, window_end in day_windows(schedule, day):
+        # Only what reaches into this window can touch its slots (most windows: nothing).
+        near = [(lo, hi) for lo, hi in kept_clear if lo < window_end and hi > window_start]
         start = window_start
         while start + length <= window_end:
             end = start + length
-            if earliest <= start <= latest and not _conflicts(start, end, busy, buffer):
-                slots.append(Slot(start, end))
+            if earliest <= start <= latest and not (
+                near and any(start < hi and end > lo for lo, hi in near)
+            ):
+                starts.append(start)
             start = end
-    return slots
+    return starts
 
 
 def check_bookable(

@@ -13,6 +13,7 @@ from core.catalog.availability import (
     WeeklyRule,
     check_bookable,
     free_slots,
+    free_starts,
     slot_index,
     week_slots,
 )
@@ -98,6 +99,21 @@ def test_the_buffer_is_kept_free_on_both_sides_of_a_booking() -> None:
     assert refused.value.key == "error.availability.busy"
     check_bookable(buffered, local(MONDAY, 13, 15), local(MONDAY, 14), EARLY, busy)
 
+
+
+def test_a_calendar_asking_for_starts_alone_gets_those_of_the_free_slots() -> None:
+    busy = [(local(MONDAY, 12), local(MONDAY, 13))]
+    night = schedule("sun 00:00-06:00", timezone="America/New_York", horizon_days=365)
+    cases = [
+        (schedule("mon 09:00-17:00", buffer_minutes=15), MONDAY, EARLY, 60),
+        (schedule("mon 09:00-17:00", min_notice_minutes=120), MONDAY, local(MONDAY, 9), 30),
+        (night, date(2026, 3, 8), datetime(2026, 3, 1, tzinfo=UTC), 60),  # clocks go forward
+        (night, date(2026, 11, 1), datetime(2026, 3, 1, tzinfo=UTC), 90),  # and back
+    ]
+    for plan, day, now, minutes in cases:
+        slots = free_slots(plan, day, now, busy, minutes)
+        assert slots
+        assert free_starts(plan, day, now, busy, minutes) == [slot.start for slot in slots]
 
 def test_minimum_notice_hides_slots_that_start_too_soon() -> None:
     rules = schedule("mon 09:00-13:00", min_notice_minutes=90)
