@@ -22,7 +22,6 @@ The labelled set in `tests/unit/relay/leak_corpus.py` measures recall and false 
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -102,7 +101,6 @@ _CHINESE_DIGITS = {
 _INVISIBLE = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\ufe0f", "\u20e3", "\u00ad"}
 
 
-@functools.lru_cache(maxsize=16_384)  # a pure function of one character, asked for every one
 def _normal_char(char: str) -> str:
     if char in _CHINESE_DIGITS:
         return _CHINESE_DIGITS[char]
@@ -117,9 +115,26 @@ def _normal_char(char: str) -> str:
     return lowered if len(lowered) == 1 else folded
 
 
+class _Folds(dict[int, str]):
+    """Code point -> `_normal_char` of it, as `str.translate` reads a table: each character is
+    folded once per process (up to 16,384 of them are kept)."""
+
+    def __missing__(self, code: int) -> str:
+        folded = _normal_char(chr(code))
+        if len(self) < 16_384:
+            self[code] = folded
+        return folded
+
+
+_FOLDS = _Folds()
+
+
 def normalise(text: str) -> str:
     """Same length as `text`, so offsets carry over; digits, ASCII and lower case only."""
-    return "".join(_normal_char(c) for c in text)
+    if text.isascii():
+        # NFKC leaves ASCII as it is, and no numeral or mark folded above is ASCII.
+        return text.lower()
+    return text.translate(_FOLDS)
 
 
 def sanitize(text: str) -> str:
@@ -132,6 +147,8 @@ def sanitize(text: str) -> str:
 # Characters that may sit between the digits of one number (at most three in a row).
 _SEP = r"[ \t\r\n\-.·_/—–~,、()\[\]|]"
 _DIGIT_RUN = re.compile(rf"\+?\d(?:{_SEP}{{0,3}}\d)*")
+_DIGITS = re.compile(r"\d+")
+MIN_PHONE_DIGITS = 7  # the fewest any phone has (one after a cue)
 MAX_PHONE_DIGITS = 15
 
 # How people group the eleven digits of a mobile number.
@@ -165,7 +182,7 @@ def _glued_to_word(norm: str, start: int) -> bool:
 def _is_phone(norm: str, start: int, groups: list[str], plus: bool) -> bool:
     digits = "".join(groups)
     before = norm[max(0, start - 16):start]
-    if _PHONE_CUE.search(before) and 7 <= len(digits) <= 15:
+    if _PHONE_CUE.search(before) and MIN_PHONE_DIGITS <= len(digits) <= MAX_PHONE_DIGITS:
         return True
     if plus or (digits.startswith("00") and len(groups[0]) <= 5):
         national = digits[2:] if digits.startswith("00") else digits
@@ -186,8 +203,10 @@ def _is_phone(norm: str, start: int, groups: list[str], plus: bool) -> bool:
 def _phones(norm: str) -> list[Leak]:
     found = []
     for match in _DIGIT_RUN.finditer(norm):
+        if match.end() - match.start() < MIN_PHONE_DIGITS:
+            continue  # too few digits for any phone (a price, a time, an order's count)
         spans = [(m.start() + match.start(), m.end() + match.start())
-                 for m in re.finditer(r"\d+", match.group())]
+                 for m in _DIGITS.finditer(match.group())]
         plus = match.group().startswith("+")
         if _glued_to_word(norm, match.start()):
             continue
@@ -220,7 +239,7 @@ def _phone_inside(norm: str, spans: list[tuple[int, int]]) -> list[Leak]:
         hit = 0
         for length in range(len(window), 0, -1):
             part = window[:length]
-            if length == len(spans) or sum(b - a for a, b in part) < 7:
+            if length == len(spans) or sum(b - a for a, b in part) < MIN_PHONE_DIGITS:
                 continue
             if _is_phone(norm, part[0][0], [norm[a:b] for a, b in part], False):
                 hit = length
