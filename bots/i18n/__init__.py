@@ -53,8 +53,31 @@ def _translations(locale: str) -> Translations:
     return merged
 
 
+# The locale as asked for (None, "en", "zh-hans", …) -> its merged catalog, the dict that
+# `Translations.gettext` looks a key up in first. Every text a person reads is looked up
+# here, so a lookup is one dict read and a code seen before is not normalised again; a key
+# the catalog lacks still goes through `gettext` (which answers with the key itself).
+_MESSAGES: dict[str | None, dict[Any, str]] = {}
+
+
+def _messages(locale: str | None) -> dict[Any, str]:
+    messages = _MESSAGES.get(locale)
+    if messages is None:
+        messages = _translations(normalize_locale(locale))._catalog
+        if len(_MESSAGES) < 256:  # the codes clients send are few; never grow without bound
+            _MESSAGES[locale] = messages
+    return messages
+
+
+def _text(key: str, locale: str | None) -> str:
+    text = _messages(locale).get(key)
+    if text is None:
+        return _translations(normalize_locale(locale)).gettext(key)
+    return text
+
+
 def has_text(key: str, locale: str) -> bool:
-    return _translations(normalize_locale(locale)).gettext(key) != key
+    return _text(key, locale) != key
 
 
 def gettext(key: str, locale: str | None = None, /, **params: Any) -> str:
@@ -62,7 +85,7 @@ def gettext(key: str, locale: str | None = None, /, **params: Any) -> str:
 
     `key` and `locale` are positional-only so a parameter may itself be called `locale`.
     """
-    text = _translations(normalize_locale(locale)).gettext(key)
+    text = _text(key, locale)
     if not params:
         return text
     try:
