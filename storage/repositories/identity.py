@@ -219,44 +219,49 @@ class SqlUserRepository(SqlRepository):
 
     def _build(self, joined: Sequence[Any]) -> dict[int, User]:
         """Users from joined rows, by id; a user already read in this transaction is kept."""
-        rows = {row.id: row for row in joined if row.id not in self._seen}
+        # Each row read through its mapping: a Row's attributes cost five times as much, and
+        # a user's rows are read for almost every update.
+        rows = [row._mapping for row in joined]
+        fresh = {row["id"]: row for row in rows if row["id"] not in self._seen}
         roles: dict[int, set[Role]] = {}
         accounts: dict[int, dict[tuple[str, str], ChannelAccount]] = {}
-        for row in joined:
-            if row.id not in rows:
+        for row in rows:
+            user_id = row["id"]
+            if user_id not in fresh:
                 continue
-            if row.role_name is not None:
-                roles.setdefault(row.id, set()).add(Role(row.role_name))
-            if row.account_platform is not None:
-                accounts.setdefault(row.id, {}).setdefault(
-                    (row.account_platform, row.account_external_id),
-                    ChannelAccount(row.account_platform, row.account_external_id,
-                                   row.account_chat_id),
-                )
+            role = row["role_name"]
+            if role is not None:
+                roles.setdefault(user_id, set()).add(Role(role))
+            platform = row["account_platform"]
+            if platform is not None:
+                key = (platform, row["account_external_id"])
+                held = accounts.setdefault(user_id, {})
+                if key not in held:
+                    held[key] = ChannelAccount(platform, key[1], row["account_chat_id"])
         now = self.uow.clock.now()
-        for row in rows.values():
+        for user_id, row in fresh.items():
             user = User(
-                id=row.id,
-                display_name=row.display_name,
-                roles=frozenset(roles.get(row.id, ())),
-                locale=row.locale,
-                timezone=row.timezone,
-                status=UserStatus(row.status),
-                ban_reason=row.ban_reason,
-                banned_until=row.banned_until,
-                strikes=row.strikes,
-                phone_masked=row.phone_masked,
-                phone_verified_at=row.phone_verified_at,
-                accounts=tuple(accounts.get(row.id, {}).values()),
-                merged_into=row.merged_into,
-                created_at=row.created_at,
-                version=row.version,
+                id=user_id,
+                display_name=row["display_name"],
+                roles=frozenset(roles.get(user_id, ())),
+                locale=row["locale"],
+                timezone=row["timezone"],
+                status=UserStatus(row["status"]),
+                ban_reason=row["ban_reason"],
+                banned_until=row["banned_until"],
+                strikes=row["strikes"],
+                phone_masked=row["phone_masked"],
+                phone_verified_at=row["phone_verified_at"],
+                accounts=tuple(accounts.get(user_id, {}).values()),
+                merged_into=row["merged_into"],
+                created_at=row["created_at"],
+                version=row["version"],
             )
             # "Lifted on read": the row is corrected with the user's next save.
             user.lift_expired_ban(now)
-            self._seen[user.id] = user
+            self._seen[user_id] = user
             self.uow.track(user)
-        return {row.id: self._seen[row.id] for row in joined}
+        return {row["id"]: self._seen[row["id"]] for row in rows}
 
     async def phone_of(self, user_id: int) -> str | None:
         token = (
