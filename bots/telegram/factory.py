@@ -124,14 +124,19 @@ class UpdateScopedStorage(BaseStorage):
         state, data = await self.inner.redis.mget(
             builder.build(key, "state"), builder.build(key, "data")
         )
+        self._keep(reads, key, state, data)
+        return reads
+
+    @staticmethod
+    def _keep(reads: dict[tuple[StorageKey, str], Any], key: StorageKey,
+              state: bytes | str | None, data: bytes | str | None) -> None:
         reads[(key, "state")] = state.decode() if isinstance(state, bytes) else state
+        # The data stays the JSON text Redis holds until a handler asks for it (most updates
+        # never do), and each ask parses it anew, as the Redis storage itself would.
         if data is None:
             reads[(key, "data")] = {}
         else:
-            reads[(key, "data")] = self.inner.json_loads(
-                data.decode() if isinstance(data, bytes) else data
-            )
-        return reads
+            reads[(key, "data")] = data.decode() if isinstance(data, bytes) else data
 
     def remember(self, key: StorageKey, state: bytes | str | None,
                  data: bytes | str | None) -> None:
@@ -140,10 +145,7 @@ class UpdateScopedStorage(BaseStorage):
         reads = _update_reads()
         if reads is None:
             return
-        reads[(key, "state")] = state.decode() if isinstance(state, bytes) else state
-        reads[(key, "data")] = {} if data is None else self.inner.json_loads(
-            data.decode() if isinstance(data, bytes) else data
-        )
+        self._keep(reads, key, state, data)
 
     async def get_state(self, key: StorageKey) -> str | None:
         reads = await self._load(key)
@@ -156,7 +158,10 @@ class UpdateScopedStorage(BaseStorage):
         reads = await self._load(key)
         if reads is None:
             return await self.inner.get_data(key)
-        return copy.deepcopy(reads[(key, "data")])  # type: ignore[no-any-return]
+        data = reads[(key, "data")]
+        if isinstance(data, str):
+            return self.inner.json_loads(data)  # type: ignore[no-any-return]
+        return copy.deepcopy(data)  # type: ignore[no-any-return]
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         await self.inner.set_state(key, state)
