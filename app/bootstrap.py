@@ -25,6 +25,7 @@ from core.wallet.gateways import ManualPayouts, PaymentGateways, SandboxGateway
 from core.wallet.policy import WalletPolicy
 from storage.db import create_engine
 from storage.repositories.booking import busy_cache, use_busy_cache
+from storage.repositories.catalog import browse_cache, use_browse_cache
 from storage.repositories.identity import FernetCipher, use_cipher
 from storage.repositories.relay import journal_for
 from storage.uow import SqlUnitOfWork, unit_of_work_factory
@@ -117,9 +118,10 @@ def bootstrap(
     engine = engine or create_engine(settings.database_url)
     # Phone numbers are encrypted in storage; the key is read at first use.
     use_cipher(engine, FernetCipher(settings.effective_encryption_key))
-    # Calendars' busy times are kept a few seconds per engine; on SQLite that needs each
-    # transaction's start watched, set up here before the engine runs one.
+    # Calendars' busy times and browsing pages are kept a few seconds per engine; on SQLite
+    # that needs each transaction's start watched, set up here before the engine runs one.
     use_busy_cache(engine, busy_cache(engine))
+    use_browse_cache(engine, browse_cache(engine))
     uow_factory = unit_of_work_factory(engine, clock)
     dependencies = build_dependencies(settings, clock)
     # The relay's hot path: routes remembered, transcript and copies written in batches

@@ -285,17 +285,23 @@ def _watch(engine: Any) -> None:
 
 
 def browse_cache(engine: Any) -> BrowseCache:
-    """The engine's `BrowseCache` (an async engine or its sync engine), made on first use."""
+    """The engine's `BrowseCache` (an async engine or its sync engine), made on first use.
+
+    Made here, it keeps nothing read on SQLite: that needs its transactions stamped as they
+    begin, which `use_browse_cache` sets up."""
     key = getattr(engine, "sync_engine", engine)
     held = _browse_caches.get(key)
     if held is None:
         held = _browse_caches[key] = BrowseCache()
-        _watch(key)
     return held
 
 
 def use_browse_cache(engine: Any, cache: BrowseCache) -> None:
-    """Hold the engine's browsing reads in `cache` (other lives, sizes or clock)."""
+    """Hold the engine's browsing reads in `cache` (other lives, sizes or clock) and, on
+    SQLite, stamp its transactions as they begin. Wiring calls it before the engine runs a
+    transaction: a listener added while a transaction is beginning changes the list of
+    listeners SQLAlchemy is walking, and the SQLite engine's own BEGIN listener awaits the
+    driver, so another task may well be beginning one at that moment."""
     key = getattr(engine, "sync_engine", engine)
     _browse_caches[key] = cache
     _watch(key)
