@@ -16,7 +16,9 @@ agree on is shared: update de-duplication, conversation state, rate limits and a
 Redis, the outbox claimed row by row (`FOR UPDATE SKIP LOCKED`) and one sweeper by leader
 lock in PostgreSQL. Worker 0 alone registers the Telegram webhook and the menus. The parent
 serves nothing: it forwards SIGINT/SIGTERM to the workers, waits for them, and when one dies
-unexpectedly stops the others and exits non-zero naming it.
+unexpectedly stops the others and exits non-zero naming it. When the parent itself dies
+without a word (SIGKILL, the OOM killer), each worker stops as on SIGTERM (`app.lifeline`),
+so no stale worker keeps the port.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from app.bootstrap import Runtime, bootstrap
+from app.lifeline import run_with_parent
 from app.process import tune_collector
 from app.scheduler import sweeping
 from app.settings import ConfigurationError, Settings
@@ -155,7 +158,8 @@ def supervise(count: int, target: Callable[[int], None], echo: Callable[[str], N
 
     The signal is forwarded to every worker. 0 after a stop that every worker obeyed; 1 when
     a worker died unexpectedly (the others are then stopped) or failed to stop, with a line
-    through `echo` naming it.
+    through `echo` naming it. A worker stops by itself if this process ends without telling
+    it (killed, crashed): see `app.lifeline`.
     """
     context = multiprocessing.get_context("spawn")
     asked: list[int] = []  # the signals received, forwarded to the workers
@@ -170,7 +174,9 @@ def supervise(count: int, target: Callable[[int], None], echo: Callable[[str], N
         for index in range(count):
             if asked:
                 break
-            worker = context.Process(target=target, args=(index,), name=f"yueban-worker-{index}")
+            worker = context.Process(target=run_with_parent,
+                                     args=(os.getpid(), STOP_GRACE_S, target, index),
+                                     name=f"yueban-worker-{index}")
             worker.start()
             workers.append(worker)
         return _supervise(workers, asked, echo)

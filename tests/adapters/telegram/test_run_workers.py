@@ -12,10 +12,11 @@ import os
 import re
 import secrets
 import signal
+import socket
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.http import supervise
+from app.lifeline import signal_when_orphaned
 from bots.telegram.standin import BotApiStandIn, RateLimits
 from tests.adapters.telegram.conftest import free_port
 from tests.adapters.telegram.waiting_worker import wait_in_a_worker
@@ -94,10 +96,11 @@ async def serving(postgres_url: str, redis_url: str, tmp_path: Path) -> AsyncIte
         }
         # A session of its own, so a failing test can kill the workers with their parent:
         # left behind, they keep the output pipe open and the test waits for it forever.
+        # And SIGTERM for the parent if pytest itself is killed, where no `finally` runs.
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "app.cli", "run", env=env, cwd=tmp_path,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=signal_when_orphaned,
         )
         served = Served(process, standin, port, updates)
         try:
@@ -141,6 +144,38 @@ def _gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie nobody reaped yet: an orphan's new parent may be slow to reap it
+    (or never do so in a container), but a zombie runs nothing and holds no socket."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"
+
+
+async def _until_ended(pids: Iterable[int], within: float) -> float:
+    """Seconds until every one of `pids` ended; fails after `within`."""
+    started = time.monotonic()
+    while not all(_ended(pid) for pid in pids):
+        assert time.monotonic() - started < within, [p for p in pids if not _ended(p)]
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started
+
+
+def _port_is_free(port: int) -> bool:
+    """Whether a new server could listen on `port` (SO_REUSEADDR as servers set it, but not
+    SO_REUSEPORT, which would let it share the port with a stale one)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+            probe.listen()
+        except OSError:
+            return False
+    return True
 
 
 def _parent_of(pid: int) -> int:
@@ -208,6 +243,106 @@ async def test_two_workers_answer_each_update_once_and_stop_together(
         assert served.process.returncode == 0, output
         assert "Telegram bot (webhook)" in output and "2 workers" in output
         assert all(_gone(pid) for pid in workers.values()), output
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow  # a parent and two worker processes importing aiogram: several seconds
+async def test_workers_stop_when_their_parent_is_killed_and_free_the_port(
+        postgres_url: str, redis_url: str, tmp_path: Path) -> None:
+    # SIGKILL forwards nothing: left running, the workers would keep serving the port
+    # beside whatever `yueban run` is started next.
+    async with serving(postgres_url, redis_url, tmp_path) as served:
+        workers = await _workers_answering(served)
+        assert sorted(workers) == [0, 1]
+        served.process.kill()
+        await _until_ended(workers.values(), within=10)
+        assert _port_is_free(served.port)
+        output = await served.output()
+        for index in (0, 1):
+            assert f"worker {index} stopped: its parent (pid {served.process.pid}) is gone" \
+                in output, output
+
+
+# A parent that starts one child ending with it (`app.lifeline`) and waits.
+PARENT = """
+import os, subprocess, sys, time
+subprocess.Popen([sys.executable, "-c", sys.argv[1], str(os.getpid()), *sys.argv[2:]])
+time.sleep(120)
+"""
+# The child: SIGTERM writes `stopped` and exits, or is ignored; `ready` holds its pid.
+CHILD = """
+import os, signal, sys, time
+from pathlib import Path
+import app.lifeline
+parent, folder, grace, check_every, ask_kernel, obey = sys.argv[1:]
+folder = Path(folder)
+app.lifeline.CHECK_EVERY_S = float(check_every)
+def stop(signum, frame):
+    (folder / "stopped").write_text(signal.Signals(signum).name)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop if obey == "obey" else signal.SIG_IGN)
+app.lifeline.end_with_parent(int(parent), grace=float(grace),
+                             ask_kernel=ask_kernel == "kernel")
+(folder / "ready").write_text(str(os.getpid()))
+time.sleep(120)
+"""
+
+
+async def _orphan(tmp_path: Path, *, grace: float, check_every: float, ask_kernel: bool,
+                  obey: bool) -> float:
+    """Start a parent and its child, SIGKILL the parent; seconds until the child ended."""
+    parent = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", PARENT, CHILD, str(tmp_path), str(grace), str(check_every),
+        "kernel" if ask_kernel else "thread", "obey" if obey else "ignore",
+        start_new_session=True)
+    try:
+        ready = tmp_path / "ready"
+        for _ in range(300):
+            if ready.exists() and ready.read_text():
+                break
+            await asyncio.sleep(0.05)
+        child = int(ready.read_text())
+        parent.kill()
+        return await _until_ended([child], within=5 if obey else grace + 5)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(parent.pid, signal.SIGKILL)  # the child too, if it outlived the test
+        await parent.wait()
+
+
+@pytest.mark.parametrize(("ask_kernel", "check_every"), [(True, 3600), (False, 0.1)],
+                         ids=["prctl", "polling"])
+async def test_a_worker_whose_parent_is_killed_is_stopped_as_by_sigterm(
+        tmp_path: Path, ask_kernel: bool, check_every: float) -> None:
+    # With prctl the kernel signals at once (the hourly check would be too late); polling
+    # is what systems without prctl(PR_SET_PDEATHSIG) rely on.
+    await _orphan(tmp_path, grace=30, check_every=check_every, ask_kernel=ask_kernel,
+                  obey=True)
+    assert (tmp_path / "stopped").read_text() == "SIGTERM"
+
+
+async def test_a_worker_whose_parent_ended_before_it_asked_the_kernel_stops_at_once(
+        tmp_path: Path) -> None:
+    # The parent died while the worker was starting: the kernel has nothing left to watch.
+    ended = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await ended.wait()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD, str(ended.pid), str(tmp_path), "30", "3600", "kernel",
+        "obey", start_new_session=True)
+    try:
+        assert await asyncio.wait_for(child.wait(), 10) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+    assert (tmp_path / "stopped").read_text() == "SIGTERM"
+    assert not (tmp_path / "ready").exists()
+
+
+async def test_a_worker_that_does_not_stop_is_killed_after_the_grace(tmp_path: Path) -> None:
+    took = await _orphan(tmp_path, grace=1, check_every=0.1, ask_kernel=True, obey=False)
+    assert took > 1
+    assert not (tmp_path / "stopped").exists()
 
 
 def test_a_worker_that_dies_stops_the_others_and_is_named(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ and the real command serves the official account until it is told to stop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -18,6 +19,7 @@ from typer.testing import CliRunner
 from app.bootstrap import bootstrap
 from app.cli import app
 from app.http import serve_channels
+from app.lifeline import signal_when_orphaned
 from bots.telegram.standin import BotApiStandIn, RateLimits
 from bots.wechat.standin import WeChatStandIn
 from bots.wechat.webhook import DeliveryMode
@@ -130,6 +132,8 @@ async def test_run_serves_the_official_account_until_it_is_told_to_stop(tmp_path
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "app.cli", "run", env=env, cwd=tmp_path,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            # A group of its own, killed below however the test ends; SIGTERM if pytest dies.
+            start_new_session=True, preexec_fn=signal_when_orphaned,
         )
         driver = standin.driver(f"http://127.0.0.1:{port}/wechat", token=TOKEN)
         try:
@@ -146,10 +150,14 @@ async def test_run_serves_the_official_account_until_it_is_told_to_stop(tmp_path
             reply = await driver.deliver(driver.text("oRun00000000000000000000001", "帮助"))
             assert reply.reply is not None and "回复这些词就能操作" in reply.reply["Content"]
         finally:
-            await driver.close()
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-            output = (await asyncio.wait_for(process.communicate(), 60))[0].decode()
+            try:
+                await driver.close()
+                if process.returncode is None:
+                    process.send_signal(signal.SIGTERM)
+                output = (await asyncio.wait_for(process.communicate(), 60))[0].decode()
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
         assert process.returncode == 0, output
         assert "WeChat official account (plaintext mode, /wechat)" in output
         assert standin.menu is not None
