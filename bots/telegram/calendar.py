@@ -120,23 +120,6 @@ def _label(text: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=NOOP)
 
 
-_BLANK = _label(" ")
-_CLOSED = _label("·")
-
-
-# A month's layout and a locale's weekday row are the same for every customer: built once.
-@functools.lru_cache(maxsize=8)
-def _weekday_labels(locale: str) -> tuple[InlineKeyboardButton, ...]:
-    return tuple(_cell(gettext(f"tgc.weekday.short.{d}", locale)) for d in range(7))
-
-
-@functools.lru_cache(maxsize=64)
-def _weeks(year: int, month: int) -> tuple[tuple[date | None, ...], ...]:
-    """The month's weeks, Monday to Sunday; None for a day of the month before or after."""
-    weeks = stdcalendar.Calendar(firstweekday=0).monthdatescalendar(year, month)
-    return tuple(tuple(day if day.month == month else None for day in week) for week in weeks)
-
-
 def month_keyboard(
     year: int,
     month: int,
@@ -150,21 +133,23 @@ def month_keyboard(
 ) -> InlineKeyboardMarkup:
     """Weeks Monday to Sunday; a bookable day is its number, any other day a dot."""
     open_days = set(enabled)
-    rows: list[list[InlineKeyboardButton]] = [list(_weekday_labels(locale))]
-    for week in _weeks(year, month):
+    rows: list[list[InlineKeyboardButton]] = [
+        [_cell(gettext(f"tgc.weekday.short.{d}", locale)) for d in range(7)]
+    ]
+    for week in stdcalendar.Calendar(firstweekday=0).monthdatescalendar(year, month):
         row = []
         for day in week:
-            if day is None:
-                row.append(_BLANK)
+            if day.month != month:
+                row.append(_cell(" "))
             elif day in open_days:
                 row.append(_cell(str(day.day), day_data(day)))
             else:
-                row.append(_CLOSED)
+                row.append(_cell("·"))
         rows.append(row)
     navigation = [
-        _cell("◀", previous_data) if previous_data else _BLANK,
+        _cell("◀", previous_data) if previous_data else _cell(" "),
         _cell(f"{year}-{month:02d}"),
-        _cell("▶", next_data) if next_data else _BLANK,
+        _cell("▶", next_data) if next_data else _cell(" "),
     ]
     rows.append(navigation)
     rows.extend(list(r) for r in extra_rows)
