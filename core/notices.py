@@ -62,26 +62,32 @@ NoticeFunction = Callable[..., Sequence[Notice] | Awaitable[Sequence[Notice]]]
 class NoticeRegistry:
     """Event -> the notices it causes, from every area that says something about it."""
 
+    # Each function is kept with whether it takes the unit of work too, read from its
+    # signature once (reading a signature costs more than most notice functions).
+
     def __init__(self) -> None:
-        self._by_type: dict[type[Event], list[NoticeFunction]] = {}
-        self._any: list[NoticeFunction] = []
+        self._by_type: dict[type[Event], list[tuple[NoticeFunction, bool]]] = {}
+        self._any: list[tuple[NoticeFunction, bool]] = []
 
     def register(self, event_type: type[Event], function: NoticeFunction) -> None:
-        self._by_type.setdefault(event_type, []).append(function)
+        self._by_type.setdefault(event_type, []).append((function, _takes_uow(function)))
 
     def register_any(self, function: NoticeFunction) -> None:
         """A function that looks at every event (an area's `notices_for`)."""
-        self._any.append(function)
+        self._any.append((function, _takes_uow(function)))
 
     async def notices_for(self, event: Event, uow: UnitOfWork) -> list[Notice]:
         notices: list[Notice] = []
-        for function in [*self._by_type.get(type(event), []), *self._any]:
-            takes_uow = len(inspect.signature(function).parameters) >= 2
+        for function, takes_uow in [*self._by_type.get(type(event), []), *self._any]:
             result = function(event, uow) if takes_uow else function(event)
             if inspect.isawaitable(result):
                 result = await result
             notices.extend(result)
         return notices
+
+
+def _takes_uow(function: NoticeFunction) -> bool:
+    return len(inspect.signature(function).parameters) >= 2
 
 
 def load_area_notices(registry: NoticeRegistry | None = None) -> NoticeRegistry:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import typing
 from dataclasses import dataclass, field
@@ -73,13 +74,20 @@ class Event:
         cls = _EVENT_TYPES.get(name)
         if cls is None:
             raise LookupError(f"unknown event type {name}")
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         values = {
             f.name: _load(hints.get(f.name), payload[f.name])
             for f in dataclasses.fields(cls)
             if f.name in payload
         }
         return cls(**values)
+
+
+@functools.cache
+def _hints(cls: type[Event]) -> dict[str, Any]:
+    """An event class's resolved field types, read once (resolving them on every event read
+    from the outbox cost more than the rest of reading it)."""
+    return typing.get_type_hints(cls)
 
 
 def _dump(value: Any) -> Any:
