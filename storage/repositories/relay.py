@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 from collections import OrderedDict
@@ -114,21 +115,17 @@ class SqlConversations(SqlRepository):
         self.uow.track(conversation)
 
     async def get(self, conversation_id: int, *, for_update: bool = False) -> Conversation:
-        found = await self._load(sa.select(relay_conversations).where(_C.id == conversation_id),
-                                 for_update=for_update)
+        found = await self._load("id", conversation_id, for_update=for_update)
         if not found:
             raise NotFound("error.relay.conversation_not_found", order_id=conversation_id)
         return found[0]
 
     async def for_order(self, order_id: int, *, for_update: bool = False) -> Conversation | None:
-        found = await self._load(sa.select(relay_conversations).where(_C.order_id == order_id),
-                                 for_update=for_update)
+        found = await self._load("order_id", order_id, for_update=for_update)
         return found[0] if found else None
 
     async def for_order_number(self, order_number: str) -> Conversation | None:
-        found = await self._load(
-            sa.select(relay_conversations).where(_C.order_number == order_number)
-        )
+        found = await self._load("order_number", order_number)
         return found[0] if found else None
 
     async def save(self, conversation: Conversation) -> None:
@@ -161,12 +158,7 @@ class SqlConversations(SqlRepository):
 
     async def open_for_each(self, user_ids: Sequence[int]) -> dict[int, list[Conversation]]:
         wanted = list(dict.fromkeys(user_ids))
-        ids = sa.select(_P.conversation_id).where(_P.user_id.in_(wanted), _P.active.is_(True))
-        found = await self._load(
-            sa.select(relay_conversations)
-            .where(_C.id.in_(ids), _C.status == ConversationStatus.OPEN.value)
-            .order_by(_C.id)
-        )
+        found = await self._load("open_for", wanted)
         return {user_id: [c for c in found if c.participant(user_id) is not None]
                 for user_id in wanted}
 
@@ -181,10 +173,7 @@ class SqlConversations(SqlRepository):
 
     async def selected(self, user_id: int) -> int | None:
         value = (
-            await self.connection.execute(
-                sa.select(relay_selections.c.conversation_id)
-                .where(relay_selections.c.user_id == user_id)
-            )
+            await self.connection.execute(_SELECTED, {"user_id": user_id})
         ).scalar_one_or_none()
         return None if value is None else int(value)
 
@@ -213,21 +202,17 @@ class SqlConversations(SqlRepository):
                     last_location_at=at)
         )
 
-    async def _load(self, query: sa.Select[Any], *, for_update: bool = False) -> list[Conversation]:
-        """The conversations `query` selects, each with its participants: one statement (the
-        conversation's row repeated per participant), or two when the rows are locked, so
-        that only the conversations' rows are (participants' addresses are written by
-        people talking meanwhile)."""
+    async def _load(self, selector: str, key: Any, *, for_update: bool = False
+                    ) -> list[Conversation]:
+        """The conversations `selector` picks for `key` (see `_SELECTORS`), each with its
+        participants: one statement (the conversation's row repeated per participant), or two
+        when the rows are locked, so that only the conversations' rows are (participants'
+        addresses are written by people talking meanwhile)."""
         if for_update:
-            return await self._load_locked(self.for_update(query))
-        conversations = query.subquery("c")
+            return await self._load_locked(_statement(selector, self.dialect, locked=True), key)
         rows = (
             await self.connection.execute(
-                sa.select(conversations, *_PARTICIPANT_COLUMNS)
-                .select_from(conversations.outerjoin(
-                    relay_participants, _P.conversation_id == conversations.c.id))
-                .order_by(conversations.c.id, _P.joined_at, _P.user_id)
-            )
+                _statement(selector, self.dialect, locked=False), {"key": key})
         ).all()
         members: dict[int, list[Participant]] = {}
         first: dict[int, Any] = {}
@@ -238,19 +223,13 @@ class SqlConversations(SqlRepository):
                 found.append(_participant_from(row, prefix="p_"))
         return [self._conversation(row, members[i]) for i, row in first.items()]
 
-    async def _load_locked(self, query: sa.Select[Any]) -> list[Conversation]:
-        rows = (await self.connection.execute(query)).all()
+    async def _load_locked(self, query: sa.Select[Any], key: Any) -> list[Conversation]:
+        rows = (await self.connection.execute(query, {"key": key})).all()
         if not rows:
             return []
         ids = [row.id for row in rows]
         members: dict[int, list[Participant]] = {i: [] for i in ids}
-        for row in (
-            await self.connection.execute(
-                sa.select(relay_participants)
-                .where(_P.conversation_id.in_(ids))
-                .order_by(_P.conversation_id, _P.joined_at, _P.user_id)
-            )
-        ).all():
+        for row in (await self.connection.execute(_PARTICIPANTS_OF, {"ids": ids})).all():
             members[row.conversation_id].append(_participant_from(row))
         return [self._conversation(row, members[row.id]) for row in rows]
 
@@ -270,6 +249,54 @@ class SqlConversations(SqlRepository):
 # A participant's columns beside their conversation's, named apart from them.
 _PARTICIPANT_COLUMNS = [c.label(f"p_{c.name}") for c in relay_participants.c
                         if c.name != "conversation_id"]
+
+# How conversations are picked, by a parameter named `key`. The statements are built once:
+# building a select with a subquery and a join, and its cache key, on every call cost more
+# CPU than running it.
+_SELECTORS: dict[str, sa.Select[Any]] = {
+    "id": sa.select(relay_conversations).where(_C.id == sa.bindparam("key")),
+    "order_id": sa.select(relay_conversations).where(_C.order_id == sa.bindparam("key")),
+    "order_number": sa.select(relay_conversations).where(_C.order_number == sa.bindparam("key")),
+    # the open conversations in which any of the users (a list) take part
+    "open_for": (
+        sa.select(relay_conversations)
+        .where(
+            _C.id.in_(
+                sa.select(_P.conversation_id)
+                .where(_P.user_id.in_(sa.bindparam("key", expanding=True)), _P.active.is_(True))
+            ),
+            _C.status == ConversationStatus.OPEN.value,
+        )
+        .order_by(_C.id)
+    ),
+}
+
+
+@functools.cache
+def _statement(selector: str, dialect: str, *, locked: bool) -> sa.Select[Any]:
+    """The conversations `selector` picks: locked (on PostgreSQL; SQLite already holds the
+    database lock), or with their participants joined."""
+    query = _SELECTORS[selector]
+    if locked:
+        return query.with_for_update() if dialect == "postgresql" else query
+    conversations = query.subquery("c")
+    return (
+        sa.select(conversations, *_PARTICIPANT_COLUMNS)
+        .select_from(conversations.outerjoin(
+            relay_participants, _P.conversation_id == conversations.c.id))
+        .order_by(conversations.c.id, _P.joined_at, _P.user_id)
+    )
+
+
+_PARTICIPANTS_OF = (
+    sa.select(relay_participants)
+    .where(_P.conversation_id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(_P.conversation_id, _P.joined_at, _P.user_id)
+)
+_SELECTED = (
+    sa.select(relay_selections.c.conversation_id)
+    .where(relay_selections.c.user_id == sa.bindparam("user_id"))
+)
 
 
 _ROLE_ORDER = {ParticipantRole.CUSTOMER: 0, ParticipantRole.PROVIDER: 1,
