@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
-from weakref import WeakKeyDictionary, WeakSet
 
 import sqlalchemy as sa
 
@@ -38,7 +37,7 @@ from core.booking.states import ACTIVE, OrderState
 from core.shared.errors import ConcurrencyConflict, DomainError, NotFound
 from core.shared.money import Money
 from storage.repositories.base import SqlRepository
-from storage.repositories.catalog import _Shelf
+from storage.repositories.engine_caches import Shelf, StampedPerEngine
 from storage.tables.booking import (
     booking_policies,
     order_dispatch,
@@ -149,7 +148,7 @@ class BusyCache:
     overlapping it, so a read of a range inside it (a day of the month just shown) needs no
     statement.
 
-    It follows `BrowseCache`'s rules (they are its `_Shelf`'s): an order written through this
+    It follows `BrowseCache`'s rules (they are `Shelf`'s): an order written through this
     process's repositories drops its provider's entry as soon as it is written, and nothing
     read before that write, or while it may still commit, is kept.
     """
@@ -161,7 +160,7 @@ class BusyCache:
         size: int = MAX_BUSY_PROVIDERS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.providers = _Shelf(seconds, size, clock)
+        self.providers = Shelf(seconds, size, clock)
 
     def order_written(self, provider_id: int, transaction: Any) -> None:
         self.providers.written(provider_id, transaction)
@@ -171,57 +170,20 @@ class BusyCache:
         return None if self.providers.busy() else self.providers.generation
 
 
-_busy_caches: WeakKeyDictionary[Any, BusyCache] = WeakKeyDictionary()
-# SQLite engines whose transactions are stamped as they begin (see `_kept`).
-_stamped: WeakSet[Any] = WeakSet()
-_BEGUN = "yueban_busy_begun"  # key of the stamp in a connection's info
-
-
-def _stamp(connection: Any) -> None:
-    cache = _busy_caches.get(connection.engine)
-    connection.info[_BEGUN] = (cache, None if cache is None else cache.stamp())
-
-
-def _watch(engine: Any) -> None:
-    if engine.dialect.name == "sqlite" and engine not in _stamped:
-        sa.event.listen(engine, "begin", _stamp)
-        _stamped.add(engine)
+_BUSY_CACHES = StampedPerEngine(BusyCache, "busy")
 
 
 def busy_cache(engine: Any) -> BusyCache:
-    """The engine's `BusyCache` (an async engine or its sync engine), made on first use."""
-    key = getattr(engine, "sync_engine", engine)
-    held = _busy_caches.get(key)
-    if held is None:
-        held = _busy_caches[key] = BusyCache()
-    return held
+    """The engine's `BusyCache` (an async engine or its sync engine), made on first use
+    (keeping nothing read on SQLite: see `use_busy_cache`)."""
+    return _BUSY_CACHES.of(engine)
 
 
 def use_busy_cache(engine: Any, cache: BusyCache) -> None:
     """Hold the engine's calendar reads in `cache` (another life, size or clock) and, on
     SQLite, stamp its transactions as they begin: without that nothing read there is kept.
-    Wiring calls it before the engine runs a transaction (a listener added while another
-    transaction is beginning would change the list SQLAlchemy is walking)."""
-    key = getattr(engine, "sync_engine", engine)
-    _busy_caches[key] = cache
-    _watch(key)
-
-
-async def _kept(repository: SqlRepository, cache: BusyCache) -> bool:
-    """Whether what the read-only unit of work just read may be kept (besides its ticket).
-
-    On PostgreSQL it runs in autocommit: the statement saw what was committed when it
-    started, after its ticket was taken. On SQLite its deferred transaction sees the database
-    as of its first statement, which may be older than the ticket: kept only when no order
-    was written here since the transaction began, nor being written then (and never on an
-    engine whose transactions are not stamped, see `use_busy_cache`).
-    """
-    if repository.dialect == "postgresql":
-        return True
-    connection = await repository.uow.open()
-    begun = connection.sync_connection.info.get(_BEGUN)
-    return (begun is not None and begun[0] is cache and begun[1] is not None
-            and begun[1] == cache.stamp())
+    Wiring calls it before the engine runs a transaction (see `StampedPerEngine`)."""
+    _BUSY_CACHES.use(engine, cache)
 
 
 # A provider's response time is the mean wait from payment to acceptance over their latest
@@ -473,7 +435,7 @@ class SqlOrders(SqlRepository):
             "provider_id": provider_id, "states": _ACTIVE_STATES, "start": start, "end": end,
         })
         found = [(r.scheduled_start, r.scheduled_end) for r in rows]
-        if cache is not None and await _kept(self, cache):
+        if cache is not None and await _BUSY_CACHES.kept(self, cache):
             cache.providers.put(ticket, provider_id, (start, end, tuple(found)))
         return found
 

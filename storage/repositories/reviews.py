@@ -13,7 +13,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 
@@ -21,6 +20,7 @@ from core.reviews.model import DIMENSIONS, Review, ReviewInvitation, ReviewSide
 from core.reviews.rating import RatingSums
 from core.shared.errors import DomainError, NotFound
 from storage.repositories.base import SqlRepository
+from storage.repositories.engine_caches import PerEngine
 from storage.tables.reviews import review_invitations, reviews
 
 
@@ -186,21 +186,17 @@ class LatestReviews:
             self._writers.setdefault(reviewee_id, []).append(transaction)
 
 
-_latest_reviews: WeakKeyDictionary[Any, LatestReviews] = WeakKeyDictionary()
+_LATEST_REVIEWS = PerEngine(LatestReviews)
 
 
 def latest_reviews(engine: Any) -> LatestReviews:
     """The engine's `LatestReviews` (an async engine or its sync engine), made on first use."""
-    key = getattr(engine, "sync_engine", engine)
-    held = _latest_reviews.get(key)
-    if held is None:
-        held = _latest_reviews[key] = LatestReviews()
-    return held
+    return _LATEST_REVIEWS.of(engine)
 
 
 def use_latest_reviews(engine: Any, cache: LatestReviews) -> None:
     """Hold the engine's latest reviews in `cache` (another life, size or clock)."""
-    _latest_reviews[getattr(engine, "sync_engine", engine)] = cache
+    _LATEST_REVIEWS.use(engine, cache)
 
 
 class SqlReviewRepository(SqlRepository):
