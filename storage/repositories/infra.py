@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,28 @@ from core.shared.errors import AlreadyProcessed
 from core.shared.messages import Event
 from storage.repositories.base import SqlRepository
 from storage.tables.infra import audit_log, outbox, processed_commands
+
+# The statements every command or dispatcher pass runs are built once and run with
+# parameters: building a statement and its cache key on every call costs more CPU than
+# running it.
+_ADD_OUTBOX = outbox.insert()
+_MARK_DISPATCHED = (
+    outbox.update()
+    .where(outbox.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(dispatched_at=sa.bindparam("at"))
+)
+
+
+@functools.cache
+def _claim_batch(dialect: str) -> sa.Select[Any]:
+    """Undispatched rows, oldest first; on PostgreSQL other dispatchers skip them."""
+    query = (
+        sa.select(outbox.c.id, outbox.c.event_type, outbox.c.payload, outbox.c.created_at)
+        .where(outbox.c.dispatched_at.is_(None))
+        .order_by(outbox.c.id)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+    )
+    return query.with_for_update(skip_locked=True) if dialect == "postgresql" else query
 
 
 @dataclass(frozen=True)
@@ -40,19 +63,13 @@ class SqlOutbox(SqlRepository):
             }
             for event in events
         ]
-        await self.connection.execute(outbox.insert(), rows if len(rows) > 1 else rows[0])
+        await self.connection.execute(_ADD_OUTBOX, rows if len(rows) > 1 else rows[0])
 
     async def claim_batch(self, limit: int) -> Sequence[SqlOutboxRecord]:
         """Undispatched rows, oldest first; on PostgreSQL other dispatchers skip them."""
-        query = (
-            sa.select(outbox.c.id, outbox.c.event_type, outbox.c.payload, outbox.c.created_at)
-            .where(outbox.c.dispatched_at.is_(None))
-            .order_by(outbox.c.id)
-            .limit(limit)
-        )
-        if self.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        rows = (await self.connection.execute(query)).all()
+        rows = (
+            await self.connection.execute(_claim_batch(self.dialect), {"limit": limit})
+        ).all()
         return [
             SqlOutboxRecord(row.id, Event.from_payload(row.event_type, row.payload), row.created_at)
             for row in rows
@@ -60,9 +77,7 @@ class SqlOutbox(SqlRepository):
 
     async def mark_dispatched(self, record_ids: Sequence[int], at: datetime) -> None:
         if record_ids:
-            await self.connection.execute(
-                outbox.update().where(outbox.c.id.in_(record_ids)).values(dispatched_at=at)
-            )
+            await self.connection.execute(_MARK_DISPATCHED, {"ids": list(record_ids), "at": at})
 
 
 class SqlIdempotencyKeys(SqlRepository):
@@ -83,6 +98,14 @@ class SqlIdempotencyKeys(SqlRepository):
 
 
 _ADD_AUDIT = audit_log.insert()
+_AUDIT_OF = (
+    sa.select(audit_log)
+    .where(
+        audit_log.c.entity == sa.bindparam("entity"),
+        audit_log.c.entity_id == sa.bindparam("entity_id"),
+    )
+    .order_by(audit_log.c.id)
+)
 
 
 class SqlAuditLog(SqlRepository):
@@ -102,9 +125,7 @@ class SqlAuditLog(SqlRepository):
     async def for_entity(self, entity: str, entity_id: str) -> list[AuditEntry]:
         rows = (
             await self.connection.execute(
-                sa.select(audit_log)
-                .where(audit_log.c.entity == entity, audit_log.c.entity_id == str(entity_id))
-                .order_by(audit_log.c.id)
+                _AUDIT_OF, {"entity": entity, "entity_id": str(entity_id)}
             )
         ).all()
         return [

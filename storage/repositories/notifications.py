@@ -14,6 +14,7 @@ either way.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -31,6 +32,51 @@ from core.notices import (
 )
 from storage.repositories.base import SqlRepository
 from storage.tables.notifications import notice_deliveries as table
+
+
+# The statements the notice relay runs for every batch are built once and run with
+# parameters: building a statement and its cache key on every call costs more CPU than
+# running it.
+@functools.cache
+def _due(dialect: str) -> sa.Select[Any]:
+    """The ids of due pending deliveries, oldest first; other claimers skip locked rows."""
+    query = (
+        sa.select(table.c.id)
+        .where(
+            table.c.status == DeliveryStatus.PENDING,
+            table.c.next_attempt_at <= sa.bindparam("now"),
+        )
+        .order_by(table.c.id)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+    )
+    return query.with_for_update(skip_locked=True) if dialect == "postgresql" else query
+
+
+_IDS = sa.bindparam("ids", expanding=True)
+_START_SENDING = (
+    table.update()
+    .where(table.c.id.in_(_IDS), table.c.status == DeliveryStatus.PENDING)
+    .values(
+        status=DeliveryStatus.SENDING,
+        attempts=table.c.attempts + 1,
+        updated_at=sa.bindparam("now"),
+    )
+)
+_SENDING = (
+    sa.select(table)
+    .where(table.c.id.in_(_IDS), table.c.status == DeliveryStatus.SENDING)
+    .order_by(table.c.id)
+)
+_MARK_SENT = (
+    table.update()
+    .where(table.c.id == sa.bindparam("delivery_id"), table.c.status == DeliveryStatus.SENDING)
+    .values(
+        status=DeliveryStatus.SENT,
+        channel_message_id=sa.bindparam("message_id"),
+        failure=None,
+        updated_at=sa.bindparam("at"),
+    )
+)
 
 
 class SqlNoticeDeliveries(SqlRepository):
@@ -52,29 +98,12 @@ class SqlNoticeDeliveries(SqlRepository):
         return int(result.rowcount)
 
     async def claim_due(self, now: datetime, limit: int) -> list[Delivery]:
-        query = (
-            sa.select(table.c.id)
-            .where(table.c.status == DeliveryStatus.PENDING, table.c.next_attempt_at <= now)
-            .order_by(table.c.id)
-            .limit(limit)
-        )
-        if self.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        ids = list((await self.connection.execute(query)).scalars())
+        ids = list((await self.connection.execute(
+            _due(self.dialect), {"now": now, "limit": limit})).scalars())
         if not ids:
             return []
-        await self.connection.execute(
-            table.update()
-            .where(table.c.id.in_(ids), table.c.status == DeliveryStatus.PENDING)
-            .values(status=DeliveryStatus.SENDING, attempts=table.c.attempts + 1, updated_at=now)
-        )
-        rows = (
-            await self.connection.execute(
-                sa.select(table)
-                .where(table.c.id.in_(ids), table.c.status == DeliveryStatus.SENDING)
-                .order_by(table.c.id)
-            )
-        ).all()
+        await self.connection.execute(_START_SENDING, {"ids": ids, "now": now})
+        rows = (await self.connection.execute(_SENDING, {"ids": ids})).all()
         return [_delivery(row) for row in rows]
 
     async def mark_sent(self, sent: Mapping[int, str | None], at: datetime) -> None:
@@ -82,15 +111,7 @@ class SqlNoticeDeliveries(SqlRepository):
             return
         # One executemany for the whole batch.
         await self.connection.execute(
-            table.update()
-            .where(table.c.id == sa.bindparam("delivery_id"), table.c.status == DeliveryStatus.SENDING)
-            .values(
-                status=DeliveryStatus.SENT,
-                channel_message_id=sa.bindparam("message_id"),
-                failure=None,
-                updated_at=at,
-            ),
-            [{"delivery_id": d, "message_id": m} for d, m in sent.items()],
+            _MARK_SENT, [{"delivery_id": d, "message_id": m, "at": at} for d, m in sent.items()]
         )
 
     async def retry_later(self, delivery_id: int, next_attempt_at: datetime, at: datetime) -> None:
