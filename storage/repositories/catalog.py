@@ -530,6 +530,10 @@ def _tags_of(value: str) -> frozenset[str]:
 
 # The provider details statement per dialect: built and keyed once, run with parameters.
 _details_statements: dict[str, sa.Select[Any]] = {}
+# Reads by key, built once too: building a statement and its cache key on every call costs
+# more CPU than running it. A provider is read for update on PostgreSQL (see `for_update`).
+_PROVIDER = sa.select(providers).where(providers.c.user_id == sa.bindparam("user_id"))
+_FIND_PROVIDER = {"postgresql": _PROVIDER.with_for_update(), "sqlite": _PROVIDER}
 # Whether a viewer saved a provider, for a card already held (see `BrowseCache`).
 _SAVED = sa.select(
     sa.exists().where(
@@ -546,9 +550,11 @@ class SqlProviderRepository(SqlRepository):
         self._loaded_tags: dict[int, frozenset[str]] = {}
         self._loaded_zones: dict[int, str] = {}
 
-    async def _load(self, query: sa.Select[Any]) -> list[ProviderProfile]:
+    async def _load(
+        self, query: sa.Select[Any], params: dict[str, Any] | None = None
+    ) -> list[ProviderProfile]:
         profiles = []
-        for row in (await self.connection.execute(query)).all():
+        for row in (await self.connection.execute(query, params)).all():
             profile = _profile(row)
             self._loaded_tags[profile.user_id] = profile.tags
             self._loaded_zones[profile.user_id] = profile.timezone
@@ -557,7 +563,7 @@ class SqlProviderRepository(SqlRepository):
         return profiles
 
     async def find(self, user_id: int) -> ProviderProfile | None:
-        found = await self._load(self.for_update(sa.select(providers).where(providers.c.user_id == user_id)))
+        found = await self._load(_FIND_PROVIDER[self.dialect], {"user_id": user_id})
         return found[0] if found else None
 
     async def get(self, user_id: int) -> ProviderProfile:
@@ -863,6 +869,14 @@ def _offer_values(draft: OfferDraft) -> dict[str, Any]:
     }
 
 
+_OFFER = sa.select(offers).where(offers.c.id == sa.bindparam("offer_id"))
+# A provider's offers, keyed by whether inactive ones are included.
+_ALL_OFFERS_OF = (
+    sa.select(offers).where(offers.c.provider_id == sa.bindparam("provider_id")).order_by(offers.c.id)
+)
+_OFFERS_OF = {True: _ALL_OFFERS_OF, False: _ALL_OFFERS_OF.where(offers.c.active.is_(True))}
+
+
 class SqlOfferRepository(SqlRepository):
     async def _refresh_category_list(self, provider_id: int) -> None:
         """Keep the provider row's copy of their active offers' categories current."""
@@ -882,16 +896,15 @@ class SqlOfferRepository(SqlRepository):
         browse_cache(self.uow.engine).provider_written(provider_id, await _writing(self))
 
     async def get(self, offer_id: int) -> Offer:
-        row = (await self.connection.execute(sa.select(offers).where(offers.c.id == offer_id))).first()
+        row = (await self.connection.execute(_OFFER, {"offer_id": offer_id})).first()
         if row is None:
             raise NotFound("error.offer.not_found", offer_id=offer_id)
         return _offer(row)
 
     async def for_provider(self, provider_id: int, *, include_inactive: bool = False) -> list[Offer]:
-        query = sa.select(offers).where(offers.c.provider_id == provider_id).order_by(offers.c.id)
-        if not include_inactive:
-            query = query.where(offers.c.active.is_(True))
-        return [_offer(r) for r in (await self.connection.execute(query)).all()]
+        query = _OFFERS_OF[include_inactive]
+        rows = (await self.connection.execute(query, {"provider_id": provider_id})).all()
+        return [_offer(r) for r in rows]
 
     async def upsert(self, provider_id: int, draft: OfferDraft) -> Offer:
         existing = (
@@ -979,29 +992,29 @@ def _schedule(provider_id: int, timezone: str, columns: Sequence[Any], blocked: 
     )
 
 
+# A provider's schedule in one statement: the zone from the provider row, the schedule
+# joined, the blocked dates aggregated.
+_SCHEDULE_OF = (
+    sa.select(
+        providers.c.timezone,
+        schedules.c.rules,
+        schedules.c.buffer_minutes,
+        schedules.c.min_notice_minutes,
+        schedules.c.horizon_days,
+        schedules.c.version,
+        sa.select(sa.func.aggregate_strings(sa.cast(blocked_dates.c.day, sa.String), ","))
+        .where(blocked_dates.c.provider_id == providers.c.user_id)
+        .scalar_subquery()
+        .label("blocked"),
+    )
+    .select_from(providers.outerjoin(schedules, schedules.c.provider_id == providers.c.user_id))
+    .where(providers.c.user_id == sa.bindparam("provider_id"))
+)
+
+
 class SqlAvailabilityRepository(SqlRepository):
     async def schedule_of(self, provider_id: int) -> Schedule:
-        # One statement: the zone from the provider row, the schedule joined, the blocked
-        # dates aggregated.
-        p, s, b = providers, schedules, blocked_dates
-        row = (
-            await self.connection.execute(
-                sa.select(
-                    p.c.timezone,
-                    s.c.rules,
-                    s.c.buffer_minutes,
-                    s.c.min_notice_minutes,
-                    s.c.horizon_days,
-                    s.c.version,
-                    sa.select(sa.func.aggregate_strings(sa.cast(b.c.day, sa.String), ","))
-                    .where(b.c.provider_id == p.c.user_id)
-                    .scalar_subquery()
-                    .label("blocked"),
-                )
-                .select_from(p.outerjoin(s, s.c.provider_id == p.c.user_id))
-                .where(p.c.user_id == provider_id)
-            )
-        ).first()
+        row = (await self.connection.execute(_SCHEDULE_OF, {"provider_id": provider_id})).first()
         if row is None:
             raise NotFound("error.provider.not_found", provider_id=provider_id)
         return _schedule(provider_id, row.timezone, row[1:6], row.blocked)

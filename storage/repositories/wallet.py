@@ -530,6 +530,38 @@ _PAYMENT = sa.select(payments).where(
     payments.c.payment_ref == sa.bindparam("payment_ref"),
 )
 _LOCK_PAYMENT = {"postgresql": _PAYMENT.with_for_update(key_share=True), "sqlite": _PAYMENT}
+# Reads by key that paying, accepting and the wallet screens run, built once: building a
+# statement and its cache key on every call costs more CPU than running it. Keyed by what
+# varies: whether a currency is given; whether the rows are locked (on PostgreSQL, as
+# `SqlRepository.for_update` does) and the dialect.
+_OWNED = sa.select(accounts).where(
+    accounts.c.owner_id == sa.bindparam("owner_id"),
+    accounts.c.kind.in_(sa.bindparam("kinds", expanding=True)),
+)
+_ACCOUNTS_OF = {
+    False: _OWNED.order_by(accounts.c.id),
+    True: _OWNED.where(accounts.c.currency == sa.bindparam("currency")).order_by(accounts.c.id),
+}
+_JOURNAL_TRANSFERS = (
+    sa.select(transfers)
+    .where(transfers.c.journal_id == sa.bindparam("journal_id"))
+    .order_by(transfers.c.seq)
+)
+_TRANSFERS = sa.select(transfers).where(transfers.c.id.in_(sa.bindparam("ids", expanding=True)))
+_RESOLUTIONS = sa.select(transfers).where(
+    transfers.c.pending_id.in_(sa.bindparam("ids", expanding=True))
+)
+_PAYMENTS_OF_ORDER = (
+    sa.select(payments).where(payments.c.order_id == sa.bindparam("order_id")).order_by(payments.c.id)
+)
+_GET_PAYMENT = {
+    (False, "postgresql"): _PAYMENT, (False, "sqlite"): _PAYMENT,
+    (True, "postgresql"): _PAYMENT.with_for_update(), (True, "sqlite"): _PAYMENT,
+}
+_FOR_ORDER = {
+    (False, "postgresql"): _PAYMENTS_OF_ORDER, (False, "sqlite"): _PAYMENTS_OF_ORDER,
+    (True, "postgresql"): _PAYMENTS_OF_ORDER.with_for_update(), (True, "sqlite"): _PAYMENTS_OF_ORDER,
+}
 
 # Account ids by natural key, per engine. An account row is never deleted nor re-keyed, so
 # an id once seen committed stays right for the engine's life (tests and benchmarks that
@@ -805,12 +837,8 @@ class SqlLedger(SqlRepository):
     async def accounts_of(
         self, kinds: Sequence[AccountKind], owner_id: int, currency: str | None = None
     ) -> list[Account]:
-        query = sa.select(accounts).where(
-            accounts.c.owner_id == owner_id, accounts.c.kind.in_([k.value for k in kinds])
-        )
-        if currency is not None:
-            query = query.where(accounts.c.currency == currency)
-        rows = (await self.connection.execute(query.order_by(accounts.c.id))).all()
+        params = {"owner_id": owner_id, "kinds": [k.value for k in kinds], "currency": currency}
+        rows = (await self.connection.execute(_ACCOUNTS_OF[currency is not None], params)).all()
         return [_account(row) for row in rows]
 
     async def list_accounts(
@@ -836,11 +864,7 @@ class SqlLedger(SqlRepository):
 
     async def journal_transfers(self, journal_id: str) -> list[Transfer]:
         rows = (
-            await self.connection.execute(
-                sa.select(transfers)
-                .where(transfers.c.journal_id == journal_id)
-                .order_by(transfers.c.seq)
-            )
+            await self.connection.execute(_JOURNAL_TRANSFERS, {"journal_id": journal_id})
         ).all()
         return [_transfer(row) for row in rows]
 
@@ -852,20 +876,14 @@ class SqlLedger(SqlRepository):
         wanted = list(ids)
         if not wanted:
             return {}
-        rows = (
-            await self.connection.execute(sa.select(transfers).where(transfers.c.id.in_(wanted)))
-        ).all()
+        rows = (await self.connection.execute(_TRANSFERS, {"ids": wanted})).all()
         return {row.id: _transfer(row) for row in rows}
 
     async def resolutions(self, pending_ids: Iterable[str]) -> dict[str, Transfer]:
         wanted = list(pending_ids)
         if not wanted:
             return {}
-        rows = (
-            await self.connection.execute(
-                sa.select(transfers).where(transfers.c.pending_id.in_(wanted))
-            )
-        ).all()
+        rows = (await self.connection.execute(_RESOLUTIONS, {"ids": wanted})).all()
         return {row.pending_id: _transfer(row) for row in rows}
 
     async def write(
@@ -1141,10 +1159,9 @@ class SqlPayments(SqlRepository):
         return found, created
 
     async def get(self, gateway: str, payment_ref: str, *, for_update: bool = False) -> Payment | None:
-        query = sa.select(payments).where(
-            payments.c.gateway == gateway, payments.c.payment_ref == payment_ref
-        )
-        row = (await self.connection.execute(self.for_update(query) if for_update else query)).first()
+        query = _GET_PAYMENT[for_update, self.dialect]
+        params = {"gateway": gateway, "payment_ref": payment_ref}
+        row = (await self.connection.execute(query, params)).first()
         if row is None:
             return None
         payment = _payment(row)
@@ -1152,8 +1169,8 @@ class SqlPayments(SqlRepository):
         return payment
 
     async def for_order(self, order_id: int, *, for_update: bool = False) -> list[Payment]:
-        query = sa.select(payments).where(payments.c.order_id == order_id).order_by(payments.c.id)
-        rows = (await self.connection.execute(self.for_update(query) if for_update else query)).all()
+        query = _FOR_ORDER[for_update, self.dialect]
+        rows = (await self.connection.execute(query, {"order_id": order_id})).all()
         found = [_payment(row) for row in rows]
         for payment in found:
             self.uow.track(payment)
