@@ -34,12 +34,12 @@ affects, and another process's change shows when what was read before it ages ou
 from __future__ import annotations
 
 import time
-from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
-from weakref import WeakKeyDictionary, WeakSet
+from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -82,6 +82,7 @@ from core.catalog.search import SearchCriteria, SearchHit, SearchPage
 from core.shared.errors import NotFound
 from core.shared.money import Money
 from storage.repositories.base import SqlRepository
+from storage.repositories.engine_caches import EVERYTHING, Shelf, StampedPerEngine
 from storage.tables.catalog import (
     applications,
     blocked_dates,
@@ -138,90 +139,6 @@ MAX_BROWSE_PAGES = 1_024
 MAX_BROWSE_CARDS = 4_096
 MAX_BROWSE_FAVOURITES = 16_384
 
-_EVERYTHING = object()  # the writer key of a write that affects every entry of a shelf
-
-
-class _Shelf:
-    """Entries of one kind, each living `seconds`, at most `size` of them; with the
-    bookkeeping that keeps out what a read may have missed of a write made here.
-
-    A write drops what it affects (its key, or every entry) as soon as it is made, and
-    `ticket` refuses to hand a ticket for a key while a transaction that wrote it may still
-    commit: a read made then could miss the write. `put` keeps nothing read with a ticket
-    taken before any later write (of any key: rare, and simpler than tracking each).
-    """
-
-    def __init__(self, seconds: float, size: int, clock: Callable[[], float]) -> None:
-        self.seconds = seconds
-        self.size = size
-        self.clock = clock
-        self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
-        # key (or _EVERYTHING) -> the transactions that wrote it and had not ended when seen
-        self._writers: dict[Hashable, list[Any]] = {}
-        self._generation = 0
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, key: Hashable) -> tuple[Any] | None:
-        """(value,) while held and young enough; None otherwise."""
-        held = self._entries.get(key)
-        if held is None:
-            return None
-        if held[0] <= self.clock():
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        return (held[1],)
-
-    def _unfinished(self, key: Hashable) -> bool:
-        writers = self._writers.get(key)
-        if writers is None:
-            return False
-        writers[:] = [t for t in writers if t.is_active]
-        if writers:
-            return True
-        del self._writers[key]
-        return False
-
-    def ticket(self, key: Hashable) -> int | None:
-        """What to hand `put` with the value about to be read; None while a write of it may
-        still commit."""
-        if self._unfinished(key) or self._unfinished(_EVERYTHING):
-            return None
-        return self._generation
-
-    @property
-    def generation(self) -> int:
-        """Bumped by every write."""
-        return self._generation
-
-    def busy(self) -> bool:
-        """Whether a write of any key may still commit."""
-        return any([self._unfinished(key) for key in list(self._writers)])
-
-    def put(self, ticket: int | None, key: Hashable, value: Any) -> None:
-        if ticket is None or ticket != self._generation or self.seconds <= 0:
-            return
-        self._entries[key] = (self.clock() + self.seconds, value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
-
-    def written(self, key: Hashable, transaction: Any) -> None:
-        """`key` (or every entry, with _EVERYTHING) was written in `transaction` (None: it
-        has already committed)."""
-        self._generation += 1
-        if key is _EVERYTHING:
-            self._entries.clear()
-        else:
-            self._entries.pop(key, None)
-        for held in list(self._writers):
-            self._unfinished(held)
-        if transaction is not None and transaction.is_active:
-            self._writers.setdefault(key, []).append(transaction)
-
-
 class BrowseCache:
     """What browsing reads again and again, for read-only units of work on one engine (one
     per engine, see `browse_cache`): pages of providers by what they ask, each provider's
@@ -244,20 +161,20 @@ class BrowseCache:
         max_favourites: int = MAX_BROWSE_FAVOURITES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.pages = _Shelf(page_seconds, max_pages, clock)
-        self.cards = _Shelf(card_seconds, max_cards, clock)
+        self.pages = Shelf(page_seconds, max_pages, clock)
+        self.cards = Shelf(card_seconds, max_cards, clock)
         # (viewer, provider) -> saved: an answer for one viewer, never served to another
-        self.favourites = _Shelf(card_seconds, max_favourites, clock)
+        self.favourites = Shelf(card_seconds, max_favourites, clock)
 
     def provider_written(self, provider_id: int, transaction: Any) -> None:
         self.cards.written(provider_id, transaction)
-        self.pages.written(_EVERYTHING, transaction)
+        self.pages.written(EVERYTHING, transaction)
 
     def favourite_written(self, customer_id: int, provider_id: int, transaction: Any) -> None:
         self.favourites.written((customer_id, provider_id), transaction)
 
     def categories_written(self, transaction: Any) -> None:
-        self.pages.written(_EVERYTHING, transaction)
+        self.pages.written(EVERYTHING, transaction)
 
     def stamp(self) -> int | None:
         """Changes whenever anything is written here; None while a write may still commit."""
@@ -267,44 +184,20 @@ class BrowseCache:
         return sum(shelf.generation for shelf in shelves)
 
 
-_browse_caches: WeakKeyDictionary[Any, BrowseCache] = WeakKeyDictionary()
-# SQLite engines whose transactions are stamped as they begin (see `_kept`).
-_stamped: WeakSet[Any] = WeakSet()
-_BEGUN = "yueban_browse_begun"  # key of the stamp in a connection's info
-
-
-def _stamp(connection: Any) -> None:
-    cache = _browse_caches.get(connection.engine)
-    connection.info[_BEGUN] = (cache, None if cache is None else cache.stamp())
-
-
-def _watch(engine: Any) -> None:
-    if engine.dialect.name == "sqlite" and engine not in _stamped:
-        sa.event.listen(engine, "begin", _stamp)
-        _stamped.add(engine)
+_BROWSE_CACHES = StampedPerEngine(BrowseCache, "browse")
 
 
 def browse_cache(engine: Any) -> BrowseCache:
-    """The engine's `BrowseCache` (an async engine or its sync engine), made on first use.
-
-    Made here, it keeps nothing read on SQLite: that needs its transactions stamped as they
-    begin, which `use_browse_cache` sets up."""
-    key = getattr(engine, "sync_engine", engine)
-    held = _browse_caches.get(key)
-    if held is None:
-        held = _browse_caches[key] = BrowseCache()
-    return held
+    """The engine's `BrowseCache` (an async engine or its sync engine), made on first use
+    (keeping nothing read on SQLite: see `use_browse_cache`)."""
+    return _BROWSE_CACHES.of(engine)
 
 
 def use_browse_cache(engine: Any, cache: BrowseCache) -> None:
     """Hold the engine's browsing reads in `cache` (other lives, sizes or clock) and, on
-    SQLite, stamp its transactions as they begin. Wiring calls it before the engine runs a
-    transaction: a listener added while a transaction is beginning changes the list of
-    listeners SQLAlchemy is walking, and the SQLite engine's own BEGIN listener awaits the
-    driver, so another task may well be beginning one at that moment."""
-    key = getattr(engine, "sync_engine", engine)
-    _browse_caches[key] = cache
-    _watch(key)
+    SQLite, stamp its transactions as they begin: without that nothing read there is kept.
+    Wiring calls it before the engine runs a transaction (see `StampedPerEngine`)."""
+    _BROWSE_CACHES.use(engine, cache)
 
 
 async def _writing(repository: SqlRepository) -> Any:
@@ -317,22 +210,6 @@ def _browsing(repository: SqlRepository) -> BrowseCache | None:
     """The engine's cache in a read-only unit of work; None in a command's."""
     uow = repository.uow
     return browse_cache(uow.engine) if getattr(uow, "read_only", False) else None
-
-
-async def _kept(repository: SqlRepository, cache: BrowseCache) -> bool:
-    """Whether what the read-only unit of work just read may be kept (besides its ticket).
-
-    On PostgreSQL it runs in autocommit: each statement sees what was committed when it
-    started, after its ticket was taken. On SQLite its deferred transaction sees the database
-    as of its first statement, maybe well before the ticket (the category snapshot, another
-    read): kept only when nothing was written here since the transaction began, nor being
-    written then.
-    """
-    if repository.dialect == "postgresql":
-        return True
-    connection = await repository.uow.open()
-    begun = connection.sync_connection.info.get(_BEGUN)
-    return begun is not None and begun[0] is cache and begun[1] is not None and begun[1] == cache.stamp()
 
 
 # -- categories ----------------------------------------------------------------------------
@@ -593,7 +470,7 @@ class SqlProviderRepository(SqlRepository):
                     saved = bool((await self.connection.execute(
                         _SAVED, {"provider": user_id, "viewer": viewer_id}
                     )).scalar())
-                    if await _kept(self, cache):
+                    if await _BROWSE_CACHES.kept(self, cache):
                         cache.favourites.put(ticket, viewer, saved)
                     held = (saved,)
                 return _profile(row), found, schedule, held[0]
@@ -624,7 +501,7 @@ class SqlProviderRepository(SqlRepository):
         columns = (row.schedule_rules, row.schedule_buffer_minutes,
                    row.schedule_min_notice_minutes, row.schedule_horizon_days, row.schedule_version)
         schedule = _schedule(user_id, row.timezone, columns, row.blocked)
-        if cache is not None and await _kept(self, cache):
+        if cache is not None and await _BROWSE_CACHES.kept(self, cache):
             # The row is kept and a profile made from it for each read: a profile is mutable.
             cache.cards.put(card_ticket, user_id, (row, found, schedule))
             if viewer_id is not None:
@@ -1364,7 +1241,7 @@ class SqlProviderSearch(SqlRepository):
         page = SearchPage(
             hits=tuple(hits), page=criteria.page, size=criteria.size, has_more=len(ranked) > criteria.size
         )
-        if cache is not None and await _kept(self, cache):
+        if cache is not None and await _BROWSE_CACHES.kept(self, cache):
             cache.pages.put(ticket, criteria, page)
         return page
 
