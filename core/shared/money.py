@@ -52,10 +52,15 @@ class Money:
         return Decimal(self.amount).scaleb(-CURRENCIES[self.currency])
 
     def format(self) -> str:
+        """"12.50 CNY": the amount in major units with every minor digit, and the currency.
+        Written from the integer: the same text as the decimal value's, without building
+        one."""
         digits = CURRENCIES[self.currency]
         if digits == 0:
             return f"{self.amount} {self.currency}"
-        return f"{self.to_decimal():.{digits}f} {self.currency}"
+        whole, minor = divmod(abs(self.amount), 10**digits)
+        sign = "-" if self.amount < 0 else ""
+        return f"{sign}{whole}.{minor:0{digits}d} {self.currency}"
 
     def __str__(self) -> str:
         return self.format()

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.shared.errors import DomainError
-from core.shared.money import Money
+from core.shared.money import CURRENCIES, Money
 
 
 def test_parsing_is_exact_in_minor_units() -> None:
@@ -37,6 +37,16 @@ def test_different_currencies_do_not_mix() -> None:
 def test_formatting() -> None:
     assert Money(1250, "CNY").format() == "12.50 CNY"
     assert Money(50, "XTR").format() == "50 XTR"
+    assert Money(-5, "USD").format() == "-0.05 USD"
+    assert Money(0, "CNY").format() == "0.00 CNY"
+
+
+@given(st.integers(min_value=-10**15, max_value=10**15), st.sampled_from(["CNY", "USD", "XTR"]))
+def test_formatting_writes_the_exact_decimal_amount(amount: int, currency: str) -> None:
+    money = Money(amount, currency)
+    digits = CURRENCIES[currency]
+    assert money.format() == f"{money.to_decimal():.{digits}f} {currency}"
+    assert Money.parse(money.format().split()[0], currency) == money
 
 
 @given(st.integers(min_value=0, max_value=10**12), st.integers(min_value=0, max_value=10_000))
