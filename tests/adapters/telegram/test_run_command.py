@@ -4,10 +4,7 @@ channel is configured, and with a token serves the bot until told to stop."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -15,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
-from app.lifeline import signal_when_orphaned
 from bots.telegram.standin import BotApiStandIn
 from storage import migrate
+from tests.adapters.processes import stop, yueban_run
 from tests.adapters.telegram.conftest import free_port
 
 KEY = "ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q="
@@ -78,26 +75,15 @@ async def test_run_serves_the_bot_until_it_is_told_to_stop(tmp_path: Path) -> No
             "YUEBAN_TELEGRAM_API_BASE": standin.base_url,
             "YUEBAN_HTTP_PORT": str(port),
         }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app.cli", "run", env=env, cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            # A group of its own, killed below however the test ends; SIGTERM if pytest dies.
-            start_new_session=True, preexec_fn=signal_when_orphaned,
-        )
-        try:
-            await _until_healthy(port, process)
-            ann = standin.create_user("Ann", language_code="en")
-            await ann.start()
-            reply = await ann.next_message(within=10)
-            assert reply["text"].startswith("Hi Ann, welcome to Yueban!")
-        finally:
+        async with yueban_run(env, tmp_path) as process:
             try:
-                if process.returncode is None:
-                    process.send_signal(signal.SIGTERM)
-                output = (await asyncio.wait_for(process.communicate(), 20))[0].decode()
+                await _until_healthy(port, process)
+                ann = standin.create_user("Ann", language_code="en")
+                await ann.start()
+                reply = await ann.next_message(within=10)
+                assert reply["text"].startswith("Hi Ann, welcome to Yueban!")
             finally:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
+                output = await stop(process, 20)
         assert process.returncode == 0, output
         assert "Telegram bot (long polling)" in output
         commands = standin.calls("setMyCommands")

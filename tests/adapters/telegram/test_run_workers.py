@@ -27,8 +27,8 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.http import supervise
-from app.lifeline import signal_when_orphaned
 from bots.telegram.standin import BotApiStandIn, RateLimits
+from tests.adapters.processes import yueban_run
 from tests.adapters.telegram.conftest import free_port
 from tests.adapters.telegram.waiting_worker import wait_in_a_worker
 from tests.conftest import _truncate_all
@@ -94,22 +94,12 @@ async def serving(postgres_url: str, redis_url: str, tmp_path: Path) -> AsyncIte
             "YUEBAN_TELEGRAM_WEBHOOK_SECRET": SECRET,
             "YUEBAN_HTTP_PORT": str(port),
         }
-        # A session of its own, so a failing test can kill the workers with their parent:
-        # left behind, they keep the output pipe open and the test waits for it forever.
-        # And SIGTERM for the parent if pytest itself is killed, where no `finally` runs.
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app.cli", "run", env=env, cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True, preexec_fn=signal_when_orphaned,
-        )
-        served = Served(process, standin, port, updates)
         try:
-            await _until_serving(served)
-            yield served
+            async with yueban_run(env, tmp_path) as process:
+                served = Served(process, standin, port, updates)
+                await _until_serving(served)
+                yield served
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(served.process.pid, signal.SIGKILL)  # the parent and its workers
-            await served.process.wait()
             await _forget(redis_url, standin.bot.bot_id)
 
 

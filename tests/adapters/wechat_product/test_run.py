@@ -5,10 +5,7 @@ and the real command serves the official account until it is told to stop."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -19,13 +16,13 @@ from typer.testing import CliRunner
 from app.bootstrap import bootstrap
 from app.cli import app
 from app.http import serve_channels
-from app.lifeline import signal_when_orphaned
 from bots.telegram.standin import BotApiStandIn, RateLimits
 from bots.wechat.standin import WeChatStandIn
 from bots.wechat.webhook import DeliveryMode
 from core.identity.commands import GrantRole
 from core.shared.clock import FixedClock
 from storage import migrate
+from tests.adapters.processes import stop, yueban_run
 from tests.adapters.wechat_product.conftest import AES_KEY, TOKEN, free_port, wechat_settings
 
 KEY = "ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q="
@@ -129,35 +126,24 @@ async def test_run_serves_the_official_account_until_it_is_told_to_stop(tmp_path
             "YUEBAN_WECHAT_TOKEN": TOKEN,
             "YUEBAN_WECHAT_API_BASE": standin.base_url,
         }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app.cli", "run", env=env, cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            # A group of its own, killed below however the test ends; SIGTERM if pytest dies.
-            start_new_session=True, preexec_fn=signal_when_orphaned,
-        )
         driver = standin.driver(f"http://127.0.0.1:{port}/wechat", token=TOKEN)
-        try:
-            async with aiohttp.ClientSession() as http:
-                for _ in range(600):  # starting a second interpreter is slow on a busy machine
-                    assert process.returncode is None, "yueban run exited early"
-                    try:
-                        async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                            if response.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.1)
-            reply = await driver.deliver(driver.text("oRun00000000000000000000001", "帮助"))
-            assert reply.reply is not None and "回复这些词就能操作" in reply.reply["Content"]
-        finally:
+        async with yueban_run(env, tmp_path) as process:
             try:
-                await driver.close()
-                if process.returncode is None:
-                    process.send_signal(signal.SIGTERM)
-                output = (await asyncio.wait_for(process.communicate(), 60))[0].decode()
+                async with aiohttp.ClientSession() as http:
+                    for _ in range(600):  # starting a second interpreter is slow on a busy machine
+                        assert process.returncode is None, "yueban run exited early"
+                        try:
+                            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                                if response.status == 200:
+                                    break
+                        except aiohttp.ClientError:
+                            pass
+                        await asyncio.sleep(0.1)
+                reply = await driver.deliver(driver.text("oRun00000000000000000000001", "帮助"))
+                assert reply.reply is not None and "回复这些词就能操作" in reply.reply["Content"]
             finally:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
+                await driver.close()
+                output = await stop(process, 60)
         assert process.returncode == 0, output
         assert "WeChat official account (plaintext mode, /wechat)" in output
         assert standin.menu is not None
