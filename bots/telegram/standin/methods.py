@@ -1115,15 +1115,25 @@ def chat_member(world: BotWorld, state: ChatState, user_id: int) -> dict[str, An
         status = state.bot_status
     else:
         status = state.members.get(user_id, "left")
+    return member_object(status, user)
+
+
+# Every right a ChatMemberAdministrator carries: the spec file's ten, and
+# `can_send_welcome_messages`, which clients built for a newer Bot API (aiogram) require.
+_ADMINISTRATOR_RIGHTS = (
+    "can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
+    "can_promote_members", "can_change_info", "can_invite_users", "can_post_stories",
+    "can_edit_stories", "can_delete_stories", "can_send_welcome_messages",
+)
+
+
+def member_object(status: str, user: dict[str, Any]) -> dict[str, Any]:
+    """The ChatMember a chat's `status` for `user` reads as."""
     if status == "creator":
         return {"status": "creator", "user": user, "is_anonymous": False}
     if status == "administrator":
-        rights = ("can_manage_chat", "can_delete_messages", "can_manage_video_chats",
-                  "can_restrict_members", "can_promote_members", "can_change_info",
-                  "can_invite_users", "can_post_stories", "can_edit_stories",
-                  "can_delete_stories")
         return {"status": "administrator", "user": user, "can_be_edited": False,
-                "is_anonymous": False, **dict.fromkeys(rights, True)}
+                "is_anonymous": False, **dict.fromkeys(_ADMINISTRATOR_RIGHTS, True)}
     if status == "kicked":
         return {"status": "kicked", "user": user, "until_date": 0}
     return {"status": "member" if status == "member" else "left", "user": user}

@@ -20,7 +20,7 @@ from typing import Any
 from bots.telegram.standin import media
 from bots.telegram.standin.errors import SimulationError
 from bots.telegram.standin.formatting import detect_entities, utf16_slice
-from bots.telegram.standin.methods import photo_sizes
+from bots.telegram.standin.methods import member_object, photo_sizes
 from bots.telegram.standin.world import (
     BotWorld,
     CallbackQueryState,
@@ -554,20 +554,9 @@ def _order_info(user: dict[str, Any], details: dict[str, Any]) -> dict[str, Any]
 
 def _member_update(world: BotWorld, state: ChatState, actor: dict[str, Any], old: str,
                    new: str) -> dict[str, Any]:
-    def member(status: str) -> dict[str, Any]:
-        if status == "administrator":
-            rights = ("can_manage_chat", "can_delete_messages", "can_manage_video_chats",
-                      "can_restrict_members", "can_promote_members", "can_change_info",
-                      "can_invite_users", "can_post_stories", "can_edit_stories",
-                      "can_delete_stories")
-            return {"status": status, "user": world.bot_user, "can_be_edited": False,
-                    "is_anonymous": False, **dict.fromkeys(rights, True)}
-        if status == "kicked":
-            return {"status": status, "user": world.bot_user, "until_date": 0}
-        return {"status": status, "user": world.bot_user}
-
     return {"chat": state.chat, "from": actor, "date": world.now(),
-            "old_chat_member": member(old), "new_chat_member": member(new)}
+            "old_chat_member": member_object(old, world.bot_user),
+            "new_chat_member": member_object(new, world.bot_user)}
 
 
 def _bot_sees(world: BotWorld, state: ChatState, message: dict[str, Any]) -> bool:
