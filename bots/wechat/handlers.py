@@ -47,6 +47,7 @@ from bots.wechat.render import parse_action_token
 from bots.wechat.sessions import InMemorySessionStore, SessionStore
 from bots.wechat.webhook import InboundMessage, PassiveReply
 from core.booking.model import Place
+from core.catalog.commands import ProviderUnreachable
 from core.messagebus import MessageBus
 from core.relay.model import Location, MessageKind
 from core.shared.clock import Clock
@@ -269,7 +270,11 @@ async def _event(conv: Conversation, event: str, key: str) -> None:
             conv.tell("wx.unknown")
             return
         await command_(conv, command, "")
-    # unsubscribe, VIEW, location reports and template receipts need no answer.
+    elif event == "unsubscribe":
+        # Nothing reaches them any more: a provider among them who was online goes offline.
+        if conv.actor.is_provider:
+            await conv.run(ProviderUnreachable(actor_id=conv.user_id, provider_id=conv.user_id))
+    # VIEW, location reports and template receipts need no answer.
 
 
 def _msg_id(fields: Any) -> str:

@@ -126,6 +126,15 @@ class RecordProviderActivity(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProviderUnreachable(Command):
+    """The provider's chat refuses the platform's messages (they blocked the bot): order
+    cards cannot reach them, so if they are online they go offline, as the idle sweeper
+    would take them. Anyone else, or a provider not online, is left as they are."""
+
+    provider_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class GoOfflineIfIdle(Command):
     """The sweeper's call: online providers silent for the idle limit go offline."""
 

@@ -25,6 +25,7 @@ from core.catalog.commands import (
     ListCategories,
     ListFavourites,
     ListVenues,
+    ProviderUnreachable,
     RecordProviderActivity,
     ReinstateProvider,
     RejectApplication,
@@ -487,6 +488,18 @@ async def record_provider_activity(
     await uow.providers.save(profile)
 
 
+async def provider_unreachable(cmd: ProviderUnreachable, uow: UnitOfWork, clock: Clock) -> bool:
+    """Whether an online provider went offline (see `ProviderUnreachable`)."""
+    now = clock.now()
+    await ensure_self_or_operator(uow, cmd.actor_id, cmd.provider_id, now)
+    profile = await uow.providers.find(cmd.provider_id)
+    if profile is None or profile.presence is not Presence.ONLINE:
+        return False
+    profile.set_presence(Presence.OFFLINE, now, automatic=True)
+    await uow.providers.save(profile)
+    return True
+
+
 async def go_offline_if_idle(
     cmd: GoOfflineIfIdle, uow: UnitOfWork, clock: Clock, provider_idle_minutes: int = DEFAULT_IDLE_MINUTES
 ) -> int:
@@ -666,6 +679,7 @@ COMMAND_HANDLERS: dict[type[Command], Handler] = {
     SetPresence: set_presence,
     RecordProviderActivity: record_provider_activity,
     GoOfflineIfIdle: go_offline_if_idle,
+    ProviderUnreachable: provider_unreachable,
     UpdateProfile: update_profile,
     SaveOffer: save_offer,
     RemoveOffer: remove_offer,

@@ -15,7 +15,16 @@ from aiogram import Router
 from aiogram.types import BotCommand
 
 from bots.i18n import gettext
-from bots.telegram.handlers import customer, fallback, operator, provider, relay, settings, start
+from bots.telegram.handlers import (
+    customer,
+    fallback,
+    membership,
+    operator,
+    provider,
+    relay,
+    settings,
+    start,
+)
 from bots.telegram.routing import PrefixRouter
 
 FEATURES: list[Callable[[], Router]] = [start.router, settings.router]
@@ -29,6 +38,7 @@ FEATURES.insert(0, customer.router)
 # other features' buttons, which are most of the taps.
 FEATURES.insert(0, relay.router)
 FEATURES.append(relay.buttons_router)
+FEATURES.append(membership.router)  # blocked by a person, removed from the operators' group
 
 # The commands shown in Telegram's menu, in the order shown.
 MENU_COMMANDS = ("start", *customer.COMMANDS, *provider.COMMANDS, "language", "help")

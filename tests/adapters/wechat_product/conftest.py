@@ -114,6 +114,9 @@ class Person:
         await self._push(self._event(self.world.driver.subscribe(self.openid)))
         return "\n---\n".join(self.inbox[before:])
 
+    async def unfollow(self) -> None:
+        await self._push(self._event(self.world.driver.unsubscribe(self.openid)))
+
     async def send_location(self, lat: float, lon: float) -> str:
         before = len(self.inbox)
         await self._push(self.world.driver.location(self.openid, lat, lon))

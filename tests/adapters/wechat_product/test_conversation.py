@@ -317,3 +317,19 @@ async def test_switching_to_english_answers_in_english(world: WeChatWorld) -> No
     assert "I will write to you in English" in await ann.choose("English")
     assert "Reply with these words" in await ann.say("help")
     assert "No orders yet" in await ann.say("orders")
+
+
+async def test_a_provider_who_unfollows_the_account_goes_offline(world: WeChatWorld) -> None:
+    xiaoyu = world.person("oProviderXiaoyu00000000000009")
+    await xiaoyu.follow()
+    provider_id = await make_provider(world, xiaoyu)
+    await xiaoyu.tap(f"act:provider.go_online:{provider_id}", "上线接单")
+    details = await world.runtime.bus.handle(GetProvider(provider_id=provider_id))
+    assert details.profile.presence.value == "online"
+    await xiaoyu.unfollow()
+    details = await world.runtime.bus.handle(GetProvider(provider_id=provider_id))
+    assert details.profile.presence.value == "offline"
+    # A customer unfollowing is nothing to the catalog, and is answered like any event.
+    ann = world.person("oCustomerAnn0000000000000009")
+    await ann.follow()
+    await ann.unfollow()
