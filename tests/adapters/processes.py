@@ -12,8 +12,10 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
+
+import aiohttp
 
 from app.lifeline import signal_when_orphaned
 
@@ -41,3 +43,22 @@ async def stop(process: asyncio.subprocess.Process, within: float) -> str:
         process.send_signal(signal.SIGTERM)
     output: bytes = (await asyncio.wait_for(process.communicate(), within))[0]
     return output.decode()
+
+
+async def until_healthy(process: asyncio.subprocess.Process, port: int, *, within: float,
+                        ready: Callable[[], bool] = lambda: True) -> None:
+    """Until its `GET /healthz` answers 200 and `ready()` holds; at once, with what it wrote,
+    if it exits first (starting a second interpreter is slow on a busy machine)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    async with aiohttp.ClientSession() as http:
+        while loop.time() < deadline:
+            if process.returncode is not None:
+                written = await process.stdout.read() if process.stdout is not None else b""
+                raise AssertionError("yueban run exited early:\n" + written.decode())
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    if response.status == 200 and ready():
+                        return
+            await asyncio.sleep(0.1)
+    raise TimeoutError("yueban run did not become healthy")

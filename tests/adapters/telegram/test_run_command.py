@@ -7,14 +7,13 @@ import asyncio
 import os
 from pathlib import Path
 
-import aiohttp
 import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
 from bots.telegram.standin import BotApiStandIn
 from storage import migrate
-from tests.adapters.processes import stop, yueban_run
+from tests.adapters.processes import stop, until_healthy, yueban_run
 from tests.adapters.telegram.conftest import free_port
 
 KEY = "ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q="
@@ -77,7 +76,7 @@ async def test_run_serves_the_bot_until_it_is_told_to_stop(tmp_path: Path) -> No
         }
         async with yueban_run(env, tmp_path) as process:
             try:
-                await _until_healthy(port, process)
+                await until_healthy(process, port, within=30)
                 ann = standin.create_user("Ann", language_code="en")
                 await ann.start()
                 reply = await ann.next_message(within=10)
@@ -88,18 +87,3 @@ async def test_run_serves_the_bot_until_it_is_told_to_stop(tmp_path: Path) -> No
         assert "Telegram bot (long polling)" in output
         commands = standin.calls("setMyCommands")
         assert {c.params.get("language_code") for c in commands} >= {"zh", "en"}
-
-
-async def _until_healthy(port: int, process: asyncio.subprocess.Process) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(300):
-            if process.returncode is not None:
-                raise AssertionError("yueban run exited early")
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise TimeoutError("yueban run did not become healthy")

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from app.cli import app
 from app.http import supervise
 from bots.telegram.standin import BotApiStandIn, RateLimits
-from tests.adapters.processes import yueban_run
+from tests.adapters.processes import until_healthy, yueban_run
 from tests.adapters.telegram.conftest import free_port
 from tests.adapters.telegram.waiting_worker import wait_in_a_worker
 from tests.conftest import _truncate_all
@@ -104,16 +104,8 @@ async def serving(postgres_url: str, redis_url: str, tmp_path: Path) -> AsyncIte
 
 
 async def _until_serving(served: Served) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(400):
-            if served.process.returncode is not None:
-                raise AssertionError("yueban run exited early:\n" + await served.output())
-            with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(f"http://127.0.0.1:{served.port}/healthz") as response:
-                    if response.status == 200 and served.standin.bot.webhook is not None:
-                        return
-            await asyncio.sleep(0.1)
-    raise TimeoutError("yueban run did not come up")
+    await until_healthy(served.process, served.port, within=40,
+                        ready=lambda: served.standin.bot.webhook is not None)
 
 
 async def _forget(redis_url: str, bot_id: int) -> None:

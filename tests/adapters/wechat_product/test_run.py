@@ -22,7 +22,7 @@ from bots.wechat.webhook import DeliveryMode
 from core.identity.commands import GrantRole
 from core.shared.clock import FixedClock
 from storage import migrate
-from tests.adapters.processes import stop, yueban_run
+from tests.adapters.processes import stop, until_healthy, yueban_run
 from tests.adapters.wechat_product.conftest import AES_KEY, TOKEN, free_port, wechat_settings
 
 KEY = "ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q="
@@ -129,16 +129,7 @@ async def test_run_serves_the_official_account_until_it_is_told_to_stop(tmp_path
         driver = standin.driver(f"http://127.0.0.1:{port}/wechat", token=TOKEN)
         async with yueban_run(env, tmp_path) as process:
             try:
-                async with aiohttp.ClientSession() as http:
-                    for _ in range(600):  # starting a second interpreter is slow on a busy machine
-                        assert process.returncode is None, "yueban run exited early"
-                        try:
-                            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                                if response.status == 200:
-                                    break
-                        except aiohttp.ClientError:
-                            pass
-                        await asyncio.sleep(0.1)
+                await until_healthy(process, port, within=60)
                 reply = await driver.deliver(driver.text("oRun00000000000000000000001", "帮助"))
                 assert reply.reply is not None and "回复这些词就能操作" in reply.reply["Content"]
             finally:
