@@ -271,9 +271,8 @@ async def _event(conv: Conversation, event: str, key: str) -> None:
             return
         await command_(conv, command, "")
     elif event == "unsubscribe":
-        # Nothing reaches them any more: a provider among them who was online goes offline.
-        if conv.actor.is_provider:
-            await conv.run(ProviderUnreachable(actor_id=conv.user_id, provider_id=conv.user_id))
+        # Nothing reaches them any more: the core takes an online provider offline.
+        await conv.run(ProviderUnreachable(actor_id=conv.user_id, provider_id=conv.user_id))
     # VIEW, location reports and template receipts need no answer.
 
 
